@@ -1,0 +1,40 @@
+# Everything sets itself up: a fresh clone needs only Python 3.11+ and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf outputs/demo
+	$(BIN)/seedream-batch run jobs/demo.yaml --simulate --qps 10 --first-poll 1 --poll-interval 0.5 --progress-every 2
+	@echo "gallery: outputs/demo/index.html   summary: outputs/demo/summary.json"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check runner tests
+	$(BIN)/ruff format --check runner tests
+
+format: $(STAMP)
+	$(BIN)/ruff format runner tests
+	$(BIN)/ruff check --fix runner tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m runner.bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

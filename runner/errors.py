@@ -1,0 +1,93 @@
+"""Every error the runner raises on purpose, in one place.
+
+    SeedreamError
+    ├── UsageError              bad command line                     exit 2
+    ├── ManifestError           every problem in a manifest at once  exit 2
+    ├── LockedError             another run holds the directory      exit 75
+    ├── ApiError                a business code or transport failure, with trace_id
+    │   ├── PermanentApiError   400, 40000: this request will never work
+    │   ├── RateLimited         40001: not executed; slow the account down
+    │   ├── AuthError           10400 or bad credentials             exit 3
+    │   └── TransientApiError   50000, 5xx, HTML, resets, timeouts, malformed bodies
+    │       (`maybe_sent` tells a submit whether a task may have been created)
+    └── DownloadError           an output image could not be fetched or was not an image
+
+Expected API failures become ledger events; only bugs and AuthError end a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SeedreamError(Exception):
+    """Base of the runner's own errors."""
+
+
+class UsageError(SeedreamError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestIssue:
+    file: str
+    line: int  # 1-based; 0 when the problem is not tied to a line
+    column: int
+    field: str  # a path such as tasks[3].aspect_ratio
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        text = f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class ManifestError(SeedreamError):
+    def __init__(self, issues: list[ManifestIssue]):
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+class LockedError(SeedreamError):
+    def __init__(self, path: str, pid: int | None):
+        self.path, self.pid = path, pid
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(f"{path} is locked by {holder}; nothing was done")
+
+
+class ApiError(SeedreamError):
+    def __init__(
+        self, message: str, *, code: int | None = None, trace_id: str = "", endpoint: str = ""
+    ):
+        self.code, self.trace_id, self.endpoint, self.message = code, trace_id, endpoint, message
+        parts = [f"{endpoint}: " if endpoint else "", message]
+        if code is not None:
+            parts.append(f" (code {code})")
+        if trace_id:
+            parts.append(f" [trace_id {trace_id}]")
+        super().__init__("".join(parts))
+
+
+class PermanentApiError(ApiError):
+    pass
+
+
+class RateLimited(ApiError):
+    pass
+
+
+class AuthError(ApiError):
+    pass
+
+
+class TransientApiError(ApiError):
+    def __init__(self, message: str, *, maybe_sent: bool = True, **kw: object):
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.maybe_sent = maybe_sent
+
+
+class DownloadError(SeedreamError):
+    def __init__(self, url: str, reason: str, *, refreshable: bool):
+        self.url, self.reason, self.refreshable = url, reason, refreshable
+        super().__init__(f"download failed: {reason}")

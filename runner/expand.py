@@ -1,0 +1,119 @@
+"""Turn a validated manifest into tasks, each with a key derived from its content.
+
+Precedence for a field, lowest first: built-in default, `defaults:`, the
+manifest's `matrix:`, the task's own value, the task's own `matrix:`. A task
+that sets a field itself is not swept over it by the manifest's matrix;
+`matrix: false` opts a task out of the manifest's matrix entirely.
+
+Keys hash the resolved request plus how many identical requests came before
+it, so the same manifest always yields the same keys, a `repeat` gives
+distinct keys, and renaming a task does not make it new work.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from typing import Any
+
+from .entries import Entry, Issues
+from .errors import ManifestError
+from .fields import REQUEST_FIELDS
+from .manifest import Manifest
+from .model import DEFAULT_MODEL, Request, TaskSpec, task_key
+from .templates import MissingVar, fill, placeholders
+
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "ref_images": (),
+    "aspect_ratio": "1:1",
+    "clarity": 2048,
+    "number_of_images": 1,
+    "model_code": DEFAULT_MODEL,
+}
+MAX_TASKS = 200_000
+
+
+def _combos(matrix: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    if not matrix:
+        return [{}]
+    keys = list(matrix)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*matrix.values())]
+
+
+def _matrix_for(manifest: Manifest, entry: Entry) -> dict[str, list[Any]]:
+    own = entry.fields.get("matrix")
+    if own is False:
+        return {}
+    inherited = {k: v for k, v in manifest.matrix.items() if k not in entry.fields}
+    return {**inherited, **(own or {})}
+
+
+def _check_unused_matrix_vars(manifest: Manifest, issues: Issues) -> None:
+    used: set[str] = set()
+    for entry in manifest.entries:
+        for key in ("prompt", "name"):
+            if isinstance(entry.fields.get(key), str):
+                used |= placeholders(entry.fields[key])
+    for key, at in manifest.matrix_pos.items():
+        if key not in REQUEST_FIELDS and key != "name" and key not in used:
+            issues.add(at, f"matrix.{key}", f"is not a task field and no prompt uses {{{key}}}",
+                       f"task fields: {', '.join(REQUEST_FIELDS)}")
+
+
+def count_tasks(manifest: Manifest) -> int:
+    total = 0
+    for entry in manifest.entries:
+        combos = 1
+        for values in _matrix_for(manifest, entry).values():
+            combos *= len(values)
+        total += combos * entry.fields.get("repeat", 1)
+    return total
+
+
+def expand(manifest: Manifest, max_tasks: int = MAX_TASKS) -> list[TaskSpec]:
+    """All tasks of the manifest, in manifest order. Raises ManifestError."""
+    issues = Issues(str(manifest.path))
+    _check_unused_matrix_vars(manifest, issues)
+    total = count_tasks(manifest)
+    if total > max_tasks:
+        issues.add((1, 1), "tasks", f"expands to {total:,} tasks; the cap is {max_tasks:,}",
+                   "split the manifest, or raise the cap with --max-tasks")
+    if issues.items:
+        raise ManifestError(issues.items)
+    occurrences: Counter[bytes] = Counter()
+    specs: list[TaskSpec] = []
+    for entry in manifest.entries:
+        base = {**BUILTIN_DEFAULTS, **manifest.defaults}
+        base.update({k: v for k, v in entry.fields.items() if k in REQUEST_FIELDS})
+        entry_vars = {**manifest.vars, **entry.fields.get("vars", {})}
+        for combo in _combos(_matrix_for(manifest, entry)):
+            fields = {**base, **{k: v for k, v in combo.items() if k in REQUEST_FIELDS}}
+            values = {**entry_vars, **{k: str(v) for k, v in combo.items() if k not in fields}}
+            name_template = combo.get("name", entry.fields.get("name"))
+            try:
+                prompt = fill(fields["prompt"], values)
+                field_values = {k: str(v) for k, v in fields.items() if k != "ref_images"}
+                name = fill(name_template, {**field_values, **values}) if name_template else ""
+            except MissingVar as exc:
+                at = entry.pos.get("prompt", (entry.line, 1))
+                known = ", ".join(sorted(values)) or "none defined"
+                issues.add(at, f"{entry.label}.prompt", f"uses {{{exc.name}}}, which has no value",
+                           f"define it under vars: (defined: {known})", file=entry.file)
+                break
+            request = Request(
+                prompt=prompt,
+                ref_images=tuple(fields["ref_images"]),
+                aspect_ratio=fields["aspect_ratio"],
+                clarity=fields["clarity"],
+                number_of_images=fields["number_of_images"],
+                model_code=fields["model_code"],
+            )
+            fingerprint = request.fingerprint()
+            source = f"{entry.file}:{entry.line}"
+            for _ in range(entry.fields.get("repeat", 1)):
+                key = task_key(request, occurrences[fingerprint])
+                occurrences[fingerprint] += 1
+                specs.append(TaskSpec(key, name, request, source))
+    if issues.items:
+        raise ManifestError(issues.items)
+    return specs

@@ -1,0 +1,87 @@
+"""Output file names and crash-safe writes.
+
+Names come from the manifest (a spreadsheet someone else filled in), so they
+are reduced to letters, digits, `-` and `_`, bounded in length, and made
+unique by the task key: nothing can climb out of `images/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+from .ledger import fsync_dir
+from .model import TaskSpec
+
+MAX_SLUG_BYTES = 80
+IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+)
+
+
+def slug(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    out = re.sub(r"[^\w\-]+", "-", text, flags=re.UNICODE).strip("-_.")
+    out = re.sub(r"-{2,}", "-", out)
+    encoded = out.encode("utf-8")[:MAX_SLUG_BYTES]
+    return encoded.decode("utf-8", "ignore").strip("-_") or "task"
+
+
+def image_kind(head: bytes) -> str | None:
+    for magic, ext in IMAGE_MAGIC:
+        if head.startswith(magic):
+            return ext
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def image_name(spec: TaskSpec, index: int, ext: str) -> str:
+    base = slug(spec.name or spec.request.prompt[:40])
+    return f"{base}.{spec.key}.{index + 1}.{ext}"
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def commit_file(temp: Path, final: Path) -> None:
+    """fsync the data, rename into place, fsync the directory: on disk for good."""
+    fd = os.open(temp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, final)
+    fsync_dir(final.parent)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    commit_file(temp, path)
+
+
+def clean_partials(images_dir: Path) -> int:
+    """Remove temporary files a crash left behind."""
+    removed = 0
+    if images_dir.exists():
+        for part in images_dir.glob(".*.part"):
+            part.unlink(missing_ok=True)
+            removed += 1
+    return removed

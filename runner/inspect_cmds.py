@@ -1,0 +1,161 @@
+"""`validate`, `plan`, `status`, `report`: commands that read, never submit.
+
+`status` and `plan` read the ledger without taking the lock, so they work
+while a run is going.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import ledger
+from .model import TaskSpec, TaskState
+from .replay import Replay
+from .report import build_summary, exit_code, item_status, write_reports
+from .runcmd import default_run_dir, load_tasks
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def validate(manifest: Path) -> str:
+    name, specs, _ = load_tasks(manifest)
+    images = sum(s.request.number_of_images for s in specs)
+    return f"{manifest}: OK, {len(specs)} tasks, {images} images (run name {name!r})"
+
+
+def plan_data(manifest: Path, out: Path | None) -> dict[str, Any]:
+    name, specs, budget = load_tasks(manifest)
+    run_dir = out or default_run_dir(name)
+    replay = ledger.read(run_dir / "ledger.jsonl")
+    states = {key: rec.state.value for key, rec in replay.records.items()}
+    tasks = [_plan_row(spec, states.get(spec.key, "new")) for spec in specs]
+    done = sum(1 for t in tasks if t["state"] == TaskState.DONE.value)
+    return {
+        "name": name,
+        "run_dir": str(run_dir),
+        "tasks": tasks,
+        "totals": {
+            "tasks": len(specs),
+            "images": sum(s.request.number_of_images for s in specs),
+            "already_done": done,
+            "left": len(specs) - done,
+            "max_images": budget,
+        },
+    }
+
+
+def _plan_row(spec: TaskSpec, state: str) -> dict[str, Any]:
+    return {"key": spec.key, "name": spec.name, "state": state, **spec.request.to_json()}
+
+
+def plan_text(data: dict[str, Any]) -> str:
+    lines = [f"{'key':16}  {'state':9}  {'ratio':5}  {'clar':4}  n  {'name':16}  prompt"]
+    for t in data["tasks"]:
+        refs = f"  [+{len(t['ref_images'])} ref]" if t["ref_images"] else ""
+        lines.append(
+            f"{t['key']:16}  {t['state']:9}  {t['aspect_ratio']:5}  {t['clarity']:4}  "
+            f"{t['number_of_images']}  {_short(t['name'] or '-', 16):16}  "
+            f"{_short(t['prompt'], 48)}{refs}"
+        )
+    tot = data["totals"]
+    lines.append(
+        f"\n{tot['tasks']} tasks, {tot['images']} images; already done {tot['already_done']}, "
+        f"left {tot['left']} (run directory {data['run_dir']})"
+    )
+    return "\n".join(lines)
+
+
+def status_data(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "ledger.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir}: no ledger.jsonl here; is it a run directory?")
+    replay = ledger.read(path)
+    records = list(replay.records.values())
+    states = Counter(rec.state.value for rec in records)
+    failures = [
+        {"key": r.key, "name": r.spec.name, "unique_id": r.unique_id, "error": r.error,
+         "trace_id": r.trace_id}
+        for r in records if r.state is TaskState.FAILED
+    ]
+    starts = [e for e in replay.runs if e.get("what") == "start"]
+    return {
+        "run_dir": str(run_dir),
+        "tasks": len(records),
+        "states": {s.value: states.get(s.value, 0) for s in TaskState},
+        "images": {"expected": sum(r.images_expected for r in records),
+                   "downloaded": sum(len(r.files) for r in records)},
+        "failures": failures,
+        "in_doubt": {"adopted": replay.adopted, "resubmitted": replay.resubmitted},
+        "first_started": _iso(replay.first_t),
+        "last_run_started": _iso(starts[-1]["t"]) if starts else None,
+        "last_progress": _iso(replay.last_progress_t),
+        "running": _running(run_dir),
+        "exit_code": exit_code(records),
+        "ledger_events": replay.events,
+        "bad_ledger_lines": replay.bad_lines,
+    }
+
+
+def _running(run_dir: Path) -> bool:
+    import fcntl
+    import os
+
+    lock = run_dir / ".lock"
+    if not lock.exists():
+        return False
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def status_text(data: dict[str, Any]) -> str:
+    lines = [f"run {data['run_dir']}: {data['tasks']} tasks"
+             + (" (a run is going)" if data["running"] else "")]
+    for state, n in data["states"].items():
+        if n:
+            lines.append(f"  {state:10} {n}")
+    img = data["images"]
+    lines.append(f"  images     {img['downloaded']}/{img['expected']}")
+    lines.append(f"  started {data['first_started']}, last progress {data['last_progress']}")
+    if data["failures"]:
+        lines.append("failures:")
+        for f in data["failures"][:50]:
+            trace = f" [trace_id {f['trace_id']}]" if f["trace_id"] else ""
+            lines.append(f"  {f['key']} {f['name'] or ''}: {f['error']}{trace}")
+        if len(data["failures"]) > 50:
+            lines.append(f"  … and {len(data['failures']) - 50} more (see --json)")
+    return "\n".join(lines)
+
+
+def report(run_dir: Path) -> dict[str, Any]:
+    replay: Replay = ledger.read(run_dir / "ledger.jsonl")
+    if not replay.records:
+        raise FileNotFoundError(f"{run_dir}: no tasks in ledger.jsonl")
+    summary = build_summary(run_dir.name, list(replay.records.values()), replay)
+    write_reports(run_dir, summary)
+    return summary
+
+
+def dumps(data: Any) -> str:
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+
+
+__all__ = ["item_status", "plan_data", "plan_text", "report", "status_data", "status_text",
+           "validate"]

@@ -1,0 +1,100 @@
+"""The append-only JSON-lines ledger: the run's only source of truth.
+
+Each event is one `os.write` of one line to an O_APPEND descriptor. Events that
+a crash must not lose (a submit intent, its answer, a finished download) are
+fsynced before the code that depends on them goes on. A crash mid-write can
+leave a torn last line; opening the ledger cuts it off (it was never
+acknowledged, so nothing depended on it) and replay skips other garbage.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .replay import FORMAT_VERSION, Replay, replay_lines
+
+log = logging.getLogger("runner.ledger")
+
+Event = dict[str, Any]
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """A last line without its newline was never acknowledged: drop it."""
+    with path.open("rb+") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        start = max(0, size - 1024 * 1024)
+        fh.seek(start)
+        tail = fh.read()
+        cut = start + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+        log.warning("%s: dropping a torn last line (%d bytes) left by a crash", path, size - cut)
+        fh.truncate(cut)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read(path: Path) -> Replay:
+    """Replay without opening for writing (status, report, plan)."""
+    if not path.exists():
+        return Replay()
+    with path.open("rb") as fh:
+        return replay_lines(fh, str(path))
+
+
+class Ledger:
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd = -1
+
+    def open(self) -> Replay:
+        """Replay what is there, then get ready to append."""
+        new = not self.path.exists()
+        if not new:
+            _cut_torn_tail(self.path)
+        replay = read(self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if new:
+            self.write({"e": "header", "v": FORMAT_VERSION}, durable=True)
+            fsync_dir(self.path.parent)
+        return replay
+
+    def write(self, event: Event, *, durable: bool = False) -> None:
+        self.write_many((event,), durable=durable)
+
+    def write_many(self, events: Iterable[Event], *, durable: bool = False) -> None:
+        now = round(time.time(), 3)
+        chunk = b"".join(orjson.dumps({**e, "t": e.get("t", now)}) + b"\n" for e in events)
+        if not chunk:
+            return
+        view = memoryview(chunk)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        if durable:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1

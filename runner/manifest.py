@@ -1,0 +1,206 @@
+"""Load and validate a manifest; report every problem at once with its place.
+
+The result keeps only validated values; `expand` turns it into tasks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import yamlpos
+from .errors import ManifestError, ManifestIssue
+from .fields import ALIASES, CHECKERS, DEFAULT_FIELDS, MATRIX_FIELDS, TASK_FIELDS, FieldProblem
+from .fields import check_var_value
+from .entries import Entry, Issues
+from .prompts_file import read_prompts_file
+
+TOP_KEYS = ("name", "defaults", "vars", "matrix", "tasks", "prompts_file", "max_images")
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(slots=True)
+class Manifest:
+    path: Path
+    name: str
+    defaults: dict[str, Any]
+    vars: dict[str, str]
+    matrix: dict[str, list[Any]]
+    matrix_pos: dict[str, tuple[int, int]]
+    entries: list[Entry]
+    max_images: int | None = None
+
+
+def _at(node: yamlpos.YNode) -> tuple[int, int]:
+    return node.line, node.column
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def check_fields(
+    node: yamlpos.YNode, allowed: tuple[str, ...], path: str, issues: Issues
+) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
+    """Validate a mapping of task fields; aliases become canonical names."""
+    values: dict[str, Any] = {}
+    pos: dict[str, tuple[int, int]] = {}
+    for raw_key, child in node.value.items():
+        key = ALIASES.get(raw_key, raw_key)
+        kpos = node.key_pos[raw_key]
+        if key not in allowed:
+            issues.unknown_key(kpos, path, raw_key, allowed)
+            continue
+        if key in values:
+            issues.add(kpos, _join(path, raw_key), f"given twice (as {key!r} and its alias)")
+            continue
+        pos[key] = _at(child)
+        if key == "vars":
+            values[key] = check_vars(child, _join(path, key), issues)
+        elif key == "matrix":
+            values[key] = check_matrix(child, _join(path, key), issues, allow_off=True)[0]
+        else:
+            try:
+                values[key] = CHECKERS[key](child.plain())
+            except FieldProblem as exc:
+                sub = f"{_join(path, raw_key)}[{exc.index}]" if exc.index is not None else ""
+                at = _at(child.value[exc.index]) if sub and isinstance(child.value, list) else pos[key]
+                issues.add(at, sub or _join(path, raw_key), exc.message, exc.hint)
+    return values, pos
+
+
+def check_vars(node: yamlpos.YNode, path: str, issues: Issues) -> dict[str, str]:
+    if not isinstance(node.value, dict):
+        issues.add(_at(node), path, "must be a mapping of name: value")
+        return {}
+    out = {}
+    for name, child in node.value.items():
+        if not _IDENT.match(name):
+            issues.add(node.key_pos[name], f"{path}.{name}", "a variable name is letters, digits, _")
+            continue
+        try:
+            out[name] = check_var_value(child.value)
+        except FieldProblem as exc:
+            issues.add(_at(child), f"{path}.{name}", exc.message)
+    return out
+
+
+def check_matrix(
+    node: yamlpos.YNode, path: str, issues: Issues, *, allow_off: bool
+) -> tuple[dict[str, list[Any]] | bool, dict[str, tuple[int, int]]]:
+    """A matrix maps a task field (or a variable) to the list of its values."""
+    if allow_off and node.value in (False, None):
+        return False, {}
+    if not isinstance(node.value, dict) or not node.value:
+        hint = "or false to opt out of the manifest's matrix" if allow_off else ""
+        issues.add(_at(node), path, "must map a field to a list of values", hint)
+        return {}, {}
+    out: dict[str, list[Any]] = {}
+    pos: dict[str, tuple[int, int]] = {}
+    for raw_key, child in node.value.items():
+        key = ALIASES.get(raw_key, raw_key)
+        where = f"{path}.{raw_key}"
+        pos[key] = node.key_pos[raw_key]
+        if key not in MATRIX_FIELDS and not _IDENT.match(key):
+            issues.unknown_key(node.key_pos[raw_key], path, raw_key, MATRIX_FIELDS)
+            continue
+        items = child.value if isinstance(child.value, list) else None
+        if not items:
+            issues.add(_at(child), where, "must be a non-empty list of values")
+            continue
+        checker = CHECKERS.get(key, check_var_value)
+        values = []
+        for i, item in enumerate(items):
+            try:
+                values.append(checker(item.plain()))
+            except FieldProblem as exc:
+                issues.add(_at(item), f"{where}[{i}]", exc.message, exc.hint)
+        out[key] = values
+    return out, pos
+
+
+def _check_entry(node: yamlpos.YNode, index: int, issues: Issues) -> Entry | None:
+    path = f"tasks[{index}]"
+    if isinstance(node.value, str):  # a bare prompt
+        try:
+            return Entry(path, issues.file, node.line, {"prompt": CHECKERS["prompt"](node.value)})
+        except FieldProblem as exc:
+            issues.add(_at(node), path, exc.message, exc.hint)
+            return None
+    if not isinstance(node.value, dict):
+        issues.add(_at(node), path, "a task is a mapping with a prompt (or a prompt alone)")
+        return None
+    values, pos = check_fields(node, TASK_FIELDS, path, issues)
+    if "prompt" not in values and not any(k in node.value for k in ("prompt", "ref_prompt")):
+        issues.add(_at(node), path, "has no prompt", "add `prompt: ...`")
+    return Entry(path, issues.file, node.line, values, pos)
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read and validate; raises ManifestError listing every problem."""
+    issues = Issues(str(path))
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError([ManifestIssue(str(path), 0, 0, "", f"cannot read: {exc.strerror}")])
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError([ManifestIssue(str(path), 0, 0, "", "larger than 64 MiB")])
+    try:
+        root = yamlpos.load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ManifestError([ManifestIssue(str(path), 0, 0, "", f"not UTF-8 text: {exc}")])
+    except yamlpos.YamlProblem as exc:
+        raise ManifestError([ManifestIssue(str(path), exc.line, exc.column, "", exc.message)])
+    if root is None or not isinstance(root.value, dict):
+        at = (root.line, root.column) if root else (1, 1)
+        issues.add(at, "", "a manifest is a mapping with `tasks:` (see jobs/demo.yaml)")
+        raise ManifestError(issues.items)
+    top = root.value
+    for key in top:
+        if key not in TOP_KEYS:
+            issues.unknown_key(root.key_pos[key], "", key, TOP_KEYS)
+    name = path.stem
+    if "name" in top:
+        try:
+            name = CHECKERS["name"](top["name"].value)
+        except FieldProblem as exc:
+            issues.add(_at(top["name"]), "name", exc.message)
+    defaults: dict[str, Any] = {}
+    if "defaults" in top:
+        if isinstance(top["defaults"].value, dict):
+            defaults, _ = check_fields(top["defaults"], DEFAULT_FIELDS, "defaults", issues)
+        else:
+            issues.add(_at(top["defaults"]), "defaults", "must be a mapping of field: value")
+    variables = check_vars(top["vars"], "vars", issues) if "vars" in top else {}
+    matrix: dict[str, list[Any]] = {}
+    matrix_pos: dict[str, tuple[int, int]] = {}
+    if "matrix" in top:
+        found, matrix_pos = check_matrix(top["matrix"], "matrix", issues, allow_off=False)
+        matrix = found if isinstance(found, dict) else {}
+    max_images = None
+    if "max_images" in top:
+        value = top["max_images"].value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            max_images = value
+        else:
+            issues.add(_at(top["max_images"]), "max_images", "must be a whole number >= 1")
+    entries: list[Entry] = []
+    if "tasks" in top:
+        tasks_node = top["tasks"]
+        if isinstance(tasks_node.value, list):
+            for i, child in enumerate(tasks_node.value):
+                entry = _check_entry(child, i, issues)
+                if entry is not None:
+                    entries.append(entry)
+        else:
+            issues.add(_at(tasks_node), "tasks", "must be a list of tasks")
+    if "prompts_file" in top:
+        entries.extend(read_prompts_file(path.parent, top["prompts_file"], issues))
+    if "tasks" not in top and "prompts_file" not in top:
+        issues.add((1, 1), "", "no tasks: add `tasks:` or `prompts_file:`")
+    if issues.items:
+        raise ManifestError(issues.items)
+    return Manifest(path, name, defaults, variables, matrix, matrix_pos, entries, max_images)

@@ -1,0 +1,122 @@
+"""Plain values passed between stages: requests, task specs, states, records."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+MODEL_CODES = ("doubao-seedream-4.0", "doubao-seedream-4.5")
+ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
+CLARITIES = (1024, 2048, 4096)
+DEFAULT_MODEL = "doubao-seedream-4.0"
+
+
+class TaskState(enum.StrEnum):
+    PLANNED = "planned"  # never sent, or known not to exist on the server
+    IN_DOUBT = "in_doubt"  # a submit was sent; its answer was not recorded
+    SUBMITTED = "submitted"  # the server has it (unique_id known); not finished
+    SUCCEEDED = "succeeded"  # generated; some images not yet on disk
+    DONE = "done"  # generated and every image on disk
+    FAILED = "failed"  # final: rejected, generation error, or an image lost for good
+
+    @property
+    def final(self) -> bool:
+        return self in (TaskState.DONE, TaskState.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Exactly what goes into the submit body (besides creation_type)."""
+
+    prompt: str
+    ref_images: tuple[str, ...] = ()
+    aspect_ratio: str = "1:1"
+    clarity: int = 2048
+    number_of_images: int = 1
+    model_code: str = DEFAULT_MODEL
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "ref_prompt": self.prompt,
+            "creation_type": 3,
+            "model_code": self.model_code,
+            "ref_img_url": list(self.ref_images),
+            "aspect_ratio": self.aspect_ratio,
+            "clarity": self.clarity,
+            "number_of_images": self.number_of_images,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "ref_images": list(self.ref_images),
+            "aspect_ratio": self.aspect_ratio,
+            "clarity": self.clarity,
+            "number_of_images": self.number_of_images,
+            "model_code": self.model_code,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Request:
+        return cls(
+            prompt=data["prompt"],
+            ref_images=tuple(data.get("ref_images", ())),
+            aspect_ratio=data.get("aspect_ratio", "1:1"),
+            clarity=int(data.get("clarity", 2048)),
+            number_of_images=int(data.get("number_of_images", 1)),
+            model_code=data.get("model_code", DEFAULT_MODEL),
+        )
+
+    def fingerprint(self) -> bytes:
+        return orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS)
+
+
+def task_key(request: Request, occurrence: int) -> str:
+    """Same request, same occurrence -> same key, on every run of the manifest."""
+    digest = hashlib.sha256(request.fingerprint() + b"#" + str(occurrence).encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    key: str
+    name: str
+    request: Request
+    source: str = ""  # file:line of the manifest entry it came from
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFile:
+    path: str  # relative to the run directory
+    sha256: str
+    size: int
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """One task's state as replayed from the ledger and advanced by the run."""
+
+    spec: TaskSpec
+    state: TaskState = TaskState.PLANNED
+    unique_id: str | None = None
+    intent_at: float | None = None  # unix time of the unanswered submit, when in doubt
+    submitted_at: float | None = None
+    attempt: int = 1
+    urls: list[str] = field(default_factory=list)
+    files: dict[int, ImageFile] = field(default_factory=dict)
+    image_errors: dict[int, str] = field(default_factory=dict)
+    error: str | None = None
+    trace_id: str | None = None
+    finished_at: float | None = None
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def images_expected(self) -> int:
+        return self.spec.request.number_of_images

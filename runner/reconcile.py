@@ -1,0 +1,140 @@
+"""Find the task a lost submit created, instead of paying for it twice.
+
+The API has no idempotency key, but `/task/page` without an id filter lists
+the account's tasks with `create_time` and the full request (`photo_info`).
+A submit in doubt is matched against tasks created no earlier than its intent
+(less a clock-skew allowance) with an identical request, that no other task
+of ours owns. Two in-doubt tasks with identical requests never get the same
+unique_id: each match is taken out of the pool. No match means the request
+never created a task, so it may be sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+
+from .client import ApiClient
+from .gate import RequestGate
+from .model import Request, TaskRecord
+
+log = logging.getLogger("runner.reconcile")
+
+
+def same_request(item: dict[str, Any], request: Request) -> bool:
+    info = item.get("photo_info")
+    if not isinstance(info, dict):
+        return False
+    refs = info.get("ref_img_url", item.get("ref_img_url")) or []
+    return (
+        info.get("ref_prompt") == request.prompt
+        and list(refs) == list(request.ref_images)
+        and info.get("aspect_ratio", item.get("aspect_ratio")) == request.aspect_ratio
+        and info.get("clarity") == request.clarity
+        and info.get("number_of_images") == request.number_of_images
+        and item.get("model_code") == request.model_code
+    )
+
+
+def assign(
+    pending: Iterable[tuple[str, float, Request]],
+    items: list[dict[str, Any]],
+    taken: set[str],
+    skew_s: float,
+) -> dict[str, str]:
+    """key -> unique_id for each pending (key, intent time, request) that matches."""
+    pool = [i for i in items if isinstance(i.get("unique_id"), str) and i["unique_id"] not in taken]
+    found: dict[str, str] = {}
+    for key, intent_t, request in sorted(pending, key=lambda p: p[1]):
+        candidates = [
+            i for i in pool
+            if isinstance(i.get("create_time"), int | float)
+            and i["create_time"] >= intent_t - skew_s
+            and same_request(i, request)
+        ]
+        if not candidates:
+            continue
+        best = min(candidates, key=lambda i: (abs(i["create_time"] - intent_t), i["unique_id"]))
+        pool.remove(best)
+        found[key] = best["unique_id"]
+    return found
+
+
+async def scan(client: ApiClient, since_t: float, max_pages: int) -> list[dict[str, Any]]:
+    """The account's tasks back to `since_t`, newest pages first.
+
+    The order of `list` is undocumented: stopping early is only done while
+    every page seen so far came in descending create_time order.
+    """
+    items: list[dict[str, Any]] = []
+    previous: float | None = None
+    descending = True
+    for page in range(1, max_pages + 1):
+        batch, total_page, _ = await client.page([], page, 50)
+        items.extend(batch)
+        for item in batch:
+            t = item.get("create_time")
+            if isinstance(t, int | float):
+                descending = descending and (previous is None or t <= previous)
+                previous = t
+        if not batch or page >= total_page:
+            return items
+        if descending and previous is not None and previous < since_t:
+            return items
+    log.warning("in-doubt scan stopped after %d pages (--max-scan-pages)", max_pages)
+    return items
+
+
+class Reconciler:
+    """Coalesces concurrent in-doubt submits into one scan."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        gate: RequestGate,
+        taken: set[str],
+        *,
+        settle_s: float = 2.0,
+        skew_s: float = 60.0,
+        max_pages: int = 200,
+    ):
+        self.client, self.gate, self.taken = client, gate, taken
+        self.settle_s, self.skew_s, self.max_pages = settle_s, skew_s, max_pages
+        self._lock = anyio.Lock()
+        self._pending: dict[str, TaskRecord] = {}
+        self._results: dict[str, str | None] = {}
+
+    async def resolve(self, record: TaskRecord) -> str | None:
+        """The unique_id the record's lost submit created, or None if it created none."""
+        self._pending[record.key] = record
+        async with self._lock:
+            if record.key in self._results:
+                return self._results.pop(record.key)
+            batch = list(self._pending.values())
+            self._pending.clear()
+            found = await self.resolve_batch(batch)
+            for rec in batch:
+                self._results[rec.key] = found.get(rec.key)
+            return self._results.pop(record.key)
+
+    async def resolve_batch(self, records: list[TaskRecord]) -> dict[str, str]:
+        """key -> unique_id for those of `records` whose task exists on the server."""
+        if not records:
+            return {}
+        newest = max(rec.intent_at or 0.0 for rec in records)
+        delay = newest + self.settle_s - time.time()
+        if delay > 0:
+            await anyio.sleep(delay)  # let a slow server finish creating the task
+        oldest = min(rec.intent_at or 0.0 for rec in records)
+        fingerprints = {rec.spec.request.fingerprint() for rec in records}
+        async with self.gate.reconciling(fingerprints):
+            items = await scan(self.client, oldest - self.skew_s, self.max_pages)
+            pending = [(r.key, r.intent_at or 0.0, r.spec.request) for r in records]
+            found = assign(pending, items, self.taken, self.skew_s)
+            self.taken.update(found.values())
+        log.info("in-doubt: %d looked up, %d found on the server", len(records), len(found))
+        return found

@@ -1,0 +1,190 @@
+"""Fold ledger events into each task's current state.
+
+Events (`e`), in the order a task meets them:
+  planned       key, name, req, src          a task of the manifest
+  intent        key, attempt                 about to send a submit (fsynced first)
+  not_sent      key, why                     the answer says nothing was created (40001, ...)
+  submitted     key, uid, trace              the answer: the server's unique_id
+  adopted       key, uid                     an in-doubt submit found on the server
+  not_created   key                          an in-doubt submit found absent: may resubmit
+  rejected      key, code, msg, trace        400/40000: final
+  finished      key, uid, status, urls, err  the API reports Success or Error
+  downloaded    key, i, path, sha256, size   image i is on disk
+  image_failed  key, i, error                image i could not be fetched, for good
+  failed        key, error                   final for another reason
+  retry         key, attempt                 --retry-failed: start over as a new attempt
+  dropped       key                          no longer in the manifest and never sent
+  uploaded      sha256, url                  a local reference image is on the server
+  run           pid, what                    a run started or ended (status uses it)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .model import ImageFile, Request, TaskRecord, TaskSpec, TaskState
+
+FORMAT_VERSION = 1
+log = logging.getLogger("runner.ledger")
+
+
+class LedgerVersionError(Exception):
+    pass
+
+
+@dataclass
+class Replay:
+    records: dict[str, TaskRecord] = field(default_factory=dict)
+    uploads: dict[str, str] = field(default_factory=dict)  # sha256 -> URL
+    adopted: int = 0
+    resubmitted: int = 0
+    bad_lines: int = 0
+    events: int = 0
+    first_t: float | None = None
+    last_t: float | None = None
+    last_progress_t: float | None = None
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def known_uids(self) -> set[str]:
+        return {r.unique_id for r in self.records.values() if r.unique_id}
+
+
+def _planned(r: Replay, ev: dict[str, Any]) -> None:
+    if ev["key"] not in r.records:
+        spec = TaskSpec(ev["key"], ev.get("name", ""), Request.from_json(ev["req"]), ev.get("src", ""))
+        r.records[spec.key] = TaskRecord(spec)
+
+
+def _intent(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    rec.state, rec.intent_at = TaskState.IN_DOUBT, ev["t"]
+    rec.attempt = ev.get("attempt", rec.attempt)
+
+
+def _not_sent(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    rec.state, rec.intent_at = TaskState.PLANNED, None
+
+
+def _not_created(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    rec.state, rec.intent_at = TaskState.PLANNED, None
+    r.resubmitted += 1
+
+
+def _submitted(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    rec.state, rec.unique_id, rec.submitted_at = TaskState.SUBMITTED, ev["uid"], ev["t"]
+    rec.intent_at, rec.trace_id = None, ev.get("trace")
+    if ev["e"] == "adopted":
+        r.adopted += 1
+
+
+def _rejected(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    rec.state, rec.intent_at = TaskState.FAILED, None
+    rec.error = f"rejected by the API: {ev.get('msg', '')} (code {ev.get('code')})"
+    rec.trace_id = ev.get("trace")
+
+
+def _finished(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    rec.finished_at = ev["t"]
+    if ev["status"] == "Success":
+        rec.state, rec.urls = TaskState.SUCCEEDED, list(ev.get("urls", []))
+        settle_images(rec)
+    else:
+        rec.state = TaskState.FAILED
+        rec.error = f"generation failed: {ev.get('err') or ev['status']}"
+
+
+def settle_images(rec: TaskRecord) -> None:
+    accounted = len(rec.files) + len(rec.image_errors)
+    if accounted >= rec.images_expected:
+        if rec.image_errors:
+            rec.state = TaskState.FAILED
+            rec.error = "; ".join(f"image {i + 1}: {e}" for i, e in sorted(rec.image_errors.items()))
+        else:
+            rec.state = TaskState.DONE
+
+
+def _downloaded(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    rec.files[ev["i"]] = ImageFile(ev["path"], ev["sha256"], ev["size"])
+    rec.image_errors.pop(ev["i"], None)
+    settle_images(rec)
+
+
+def _image_failed(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    rec.image_errors[ev["i"]] = ev["error"]
+    settle_images(rec)
+
+
+def _failed(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    rec.state, rec.error, rec.intent_at = TaskState.FAILED, ev["error"], None
+
+
+def _retry(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    rec.state, rec.attempt = TaskState.PLANNED, ev["attempt"]
+    rec.unique_id = rec.error = rec.trace_id = rec.submitted_at = rec.finished_at = None
+    rec.urls, rec.files, rec.image_errors = [], {}, {}
+
+
+TaskHandler = Callable[[TaskRecord, dict[str, Any], Replay], None]
+TASK_EVENTS: dict[str, TaskHandler] = {
+    "intent": _intent,
+    "not_sent": _not_sent,
+    "not_created": _not_created,
+    "submitted": _submitted,
+    "adopted": _submitted,
+    "rejected": _rejected,
+    "finished": _finished,
+    "downloaded": _downloaded,
+    "image_failed": _image_failed,
+    "failed": _failed,
+    "retry": _retry,
+}
+PROGRESS_EVENTS = {"submitted", "adopted", "finished", "downloaded", "rejected"}
+
+
+def apply(r: Replay, ev: dict[str, Any]) -> None:
+    kind = ev["e"]
+    handler = TASK_EVENTS.get(kind)
+    if handler is not None:
+        rec = r.records.get(ev["key"])
+        if rec is not None:
+            handler(rec, ev, r)
+            if kind in PROGRESS_EVENTS:
+                r.last_progress_t = ev["t"]
+    elif kind == "planned":
+        _planned(r, ev)
+    elif kind == "dropped":
+        r.records.pop(ev["key"], None)
+    elif kind == "uploaded":
+        r.uploads[ev["sha256"]] = ev["url"]
+    elif kind == "run":
+        r.runs.append(ev)
+    elif kind == "header" and ev.get("v", 1) > FORMAT_VERSION:
+        raise LedgerVersionError(
+            f"ledger format {ev['v']} is newer than this tool understands ({FORMAT_VERSION})"
+        )
+
+
+def replay_lines(lines: Iterable[bytes], name: str) -> Replay:
+    r = Replay()
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            ev = orjson.loads(line)
+            apply(r, ev)
+        except LedgerVersionError:
+            raise
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            r.bad_lines += 1
+            log.warning("%s line %d: not a valid event (%s), skipped", name, lineno, exc)
+            continue
+        r.events += 1
+        t = ev.get("t")
+        if isinstance(t, float | int):
+            r.first_t = t if r.first_t is None else r.first_t
+            r.last_t = t
+    return r

@@ -1,0 +1,224 @@
+"""`run`: from a manifest to a finished (or resumable) run directory.
+
+1. load + expand the manifest (any problem: ManifestError, nothing touched);
+2. take the run directory's lock, open and replay the ledger;
+3. plan: record new tasks, drop never-sent tasks the manifest no longer has,
+   check every recorded image on disk, mark --retry-failed tasks as new attempts;
+4. look up submits left in doubt by a crash (adopt or resubmit);
+5. run the pipeline under the signal handler and the deadline;
+6. write summary.json and index.html, and return the exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+
+from . import scheduler
+from .client import ApiClient
+from .context import RunContext, RunOptions
+from .credentials import Credentials
+from .errors import AuthError
+from .expand import MAX_TASKS, expand
+from .files import clean_partials, slug
+from .gate import RequestGate
+from .ledger import Ledger
+from .limiter import AccountLimiter
+from .lock import RunLock
+from .manifest import load_manifest
+from .model import TaskRecord, TaskSpec, TaskState
+from .progress import plain_reporter
+from .reconcile import Reconciler
+from .replay import Replay
+from .report import EXIT_AUTH, build_summary, exit_code, write_reports
+from .stages.download import verify_files
+
+log = logging.getLogger("runner.run")
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    manifest: Path
+    out: Path | None = None
+    options: RunOptions = RunOptions()
+    max_tasks: int = MAX_TASKS
+    progress_interval_s: float = 30.0
+    log_to_run_dir: bool = True
+
+
+def default_run_dir(name: str) -> Path:
+    return Path("outputs") / slug(name)
+
+
+def load_tasks(path: Path, max_tasks: int = MAX_TASKS) -> tuple[str, list[TaskSpec], int | None]:
+    manifest = load_manifest(path)
+    return manifest.name, expand(manifest, max_tasks), manifest.max_images
+
+
+def plan(ledger: Ledger, replay: Replay, specs: list[TaskSpec], retry_failed: bool) -> int:
+    """Bring the ledger in line with the manifest; returns how many tasks are new."""
+    records = replay.records
+    events: list[dict[str, Any]] = []
+    wanted = {spec.key for spec in specs}
+    for spec in specs:
+        if spec.key not in records:
+            records[spec.key] = TaskRecord(spec)
+            events.append({"e": "planned", "key": spec.key, "name": spec.name,
+                           "req": spec.request.to_json(), "src": spec.source})
+    new = len(events)
+    for key, rec in list(records.items()):
+        if key not in wanted and rec.state is TaskState.PLANNED:
+            events.append({"e": "dropped", "key": key})
+            del records[key]
+    if retry_failed:
+        for rec in records.values():
+            if rec.state is TaskState.FAILED and rec.key in wanted and not rec.image_errors:
+                events.append({"e": "retry", "key": rec.key, "attempt": rec.attempt + 1})
+                rec.attempt += 1
+                rec.state, rec.unique_id, rec.error, rec.trace_id = TaskState.PLANNED, None, None, None
+                rec.urls, rec.files = [], {}
+    ledger.write_many(events, durable=True)
+    return new
+
+
+def check_images(run_dir: Path, replay: Replay) -> int:
+    """Recorded images missing or changed on disk, and images that failed before,
+    are fetched again: paid work is never given up on while the task exists."""
+    redo = 0
+    for rec in replay.records.values():
+        if rec.files:
+            for index in verify_files(run_dir, rec):
+                del rec.files[index]
+                redo += 1
+        if rec.unique_id and (rec.urls or rec.files) and rec.image_errors:
+            redo += len(rec.image_errors)
+            rec.image_errors.clear()
+            rec.error = None
+        if rec.state in (TaskState.DONE, TaskState.FAILED) and rec.unique_id and (
+            rec.urls or rec.files
+        ) and len(rec.files) < rec.images_expected and not rec.image_errors:
+            rec.state = TaskState.SUCCEEDED
+    return redo
+
+
+def needs_work(records: dict[str, TaskRecord]) -> bool:
+    return any(not rec.state.final for rec in records.values())
+
+
+async def _on_signals(ctx: RunContext) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if ctx.stopping.is_set() and signum == signal.SIGINT:
+                log.warning("second SIGINT: exiting now; the ledger is valid, run again to resume")
+                logging.shutdown()
+                os._exit(4)
+            log.warning("%s: submitting nothing more, recording what is known "
+                        "(press Ctrl-C again to quit at once)", name)
+            ctx.request_stop(name)
+
+
+async def run(
+    request: RunRequest,
+    base_url: str,
+    credentials: Callable[[], Credentials],
+    attach_log: Callable[[Path], None] = lambda _: None,
+) -> int:
+    name, specs, manifest_budget = load_tasks(request.manifest, request.max_tasks)
+    opts = request.options
+    if opts.max_images is None and manifest_budget is not None:
+        from dataclasses import replace
+
+        opts = replace(opts, max_images=manifest_budget)
+    run_dir = request.out or default_run_dir(name)
+    (run_dir / "images").mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir):
+        attach_log(run_dir)
+        ledger = Ledger(run_dir / "ledger.jsonl")
+        replay = ledger.open()
+        try:
+            return await _run_locked(request, opts, name, specs, run_dir, ledger, replay,
+                                     base_url, credentials)
+        finally:
+            ledger.close()
+
+
+async def _run_locked(
+    request: RunRequest, opts: RunOptions, name: str, specs: list[TaskSpec], run_dir: Path,
+    ledger: Ledger, replay: Replay, base_url: str, credentials: Callable[[], Credentials],
+) -> int:
+    new = plan(ledger, replay, specs, opts.retry_failed)
+    clean_partials(run_dir / "images")
+    redo = check_images(run_dir, replay)
+    records = replay.records
+    if redo:
+        log.warning("%d recorded image(s) missing or unusable; fetching them again", redo)
+    if not needs_work(records):
+        summary = build_summary(name, list(records.values()), replay)
+        write_reports(run_dir, summary)
+        log.info("nothing to do: all %d tasks are finished (%s)", len(records), run_dir)
+        return exit_code(records.values())
+    log.info("run %s: %d tasks (%d new), %s", run_dir, len(records), new, base_url)
+    creds = credentials()
+    limiter = AccountLimiter(opts.qps)
+    connector = aiohttp.TCPConnector(limit=opts.workers + opts.concurrency + 8)
+    auth_error: AuthError | None = None
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = ApiClient(session, base_url, creds, limiter, timeout_s=opts.timeout_s)
+        gate, taken = RequestGate(), replay.known_uids()
+        reconciler = Reconciler(client, gate, taken, settle_s=opts.settle_s,
+                                skew_s=opts.clock_skew_s, max_pages=opts.max_scan_pages)
+        ctx = RunContext(run_dir, ledger, client, limiter, session, records, opts, reconciler,
+                         gate, taken)
+        ledger.write({"e": "run", "what": "start", "pid": os.getpid()}, durable=True)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_on_signals, ctx)
+                tg.start_soon(plain_reporter, ctx, request.progress_interval_s)
+                await _resume_in_doubt(ctx)
+                await scheduler.execute(ctx)
+                tg.cancel_scope.cancel()
+        except* AuthError as group:
+            auth_error = group.exceptions[0]  # type: ignore[assignment]
+            log.error("authentication failed: %s; stopping, nothing is lost", auth_error)
+        api = {"calls": limiter.calls, "throttled_40001": limiter.throttles,
+               "final_rate_qps": round(limiter.rate, 3)}
+    # Counters of in-doubt outcomes come from the ledger, which this run extended.
+    from .ledger import read
+
+    replay_after = read(ledger.path)
+    summary = build_summary(name, list(records.values()), replay_after,
+                            stopped=ctx.stop_reason, budget_reached=ctx.budget_reached, api=api)
+    write_reports(run_dir, summary)
+    code = EXIT_AUTH if auth_error is not None else summary["exit_code"]
+    ledger.write({"e": "run", "what": "end", "exit": code, "stopped": ctx.stop_reason},
+                 durable=True)
+    t = summary["tasks"]
+    log.info("finished: %d succeeded, %d failed, %d pending; %d/%d images; exit %d",
+             t["succeeded"], t["failed"], t["pending"], summary["images"]["downloaded"],
+             summary["images"]["expected"], code)
+    return code
+
+
+async def _resume_in_doubt(ctx: RunContext) -> None:
+    doubtful = [r for r in ctx.records.values() if r.state is TaskState.IN_DOUBT]
+    if not doubtful:
+        return
+    log.info("%d submit(s) were in doubt after an interruption; looking them up", len(doubtful))
+    found = await ctx.reconciler.resolve_batch(doubtful)
+    for rec in doubtful:
+        uid = found.get(rec.key)
+        if uid:
+            rec.state, rec.unique_id, rec.intent_at = TaskState.SUBMITTED, uid, None
+            ctx.ledger.write({"e": "adopted", "key": rec.key, "uid": uid}, durable=True)
+        else:
+            rec.state, rec.intent_at = TaskState.PLANNED, None
+            ctx.ledger.write({"e": "not_created", "key": rec.key}, durable=True)

@@ -1,0 +1,327 @@
+"""The aiohttp application: the Chanjing Open API endpoints the runner uses.
+
+Faithful to `chanjing-api.md`: every JSON answer is HTTP 200 with the
+`{trace_id, code, msg, data}` envelope; 40001 guards every endpoint of the
+account (the file endpoints also have their own 30-a-minute limit); the CDN
+is outside the token and the QPS budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import mimetypes
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .config import SimConfig
+from .images import render_png
+from .state import SimState, SimTask, SimUpload
+from .validate import check_submit
+
+STATE_KEY: web.AppKey[SimState] = web.AppKey("state", SimState)
+API_PREFIX = "/open/v1/"
+FILE_PATHS = ("/open/v1/common/create_upload_url", "/open/v1/common/file_detail")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+NOT_JSON = object()
+
+
+class DropConnection(Exception):
+    """Raised inside a handler to close the socket without an answer."""
+
+
+def envelope(code: int, msg: str, data: Any = None) -> web.Response:
+    body = {"trace_id": uuid.uuid4().hex, "code": code, "msg": msg, "data": data}
+    return web.json_response(body)
+
+
+def _drop(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.close()
+    raise DropConnection
+
+
+@web.middleware
+async def api_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    cfg = state.config
+    if not request.path.startswith(API_PREFIX):
+        return await handler(request)
+    state.calls[request.path.removeprefix(API_PREFIX)] += 1
+    try:
+        if state.chance(cfg.reset_rate):
+            _drop(request)
+        if state.chance(cfg.html_502_rate):
+            return web.Response(
+                status=502,
+                text="<html><head><title>502 Bad Gateway</title></head>"
+                "<body><center><h1>502 Bad Gateway</h1></center></body></html>",
+                content_type="text/html",
+            )
+        if state.chance(cfg.slow_rate):
+            await asyncio.sleep(cfg.slow_s)
+        now = time.monotonic()
+        if request.path in FILE_PATHS and not state.admit_file(now):
+            return envelope(40001, "file endpoints: 30 requests a minute exceeded")
+        if not state.admit(now):
+            return envelope(40001, "QPS limit exceeded")
+        if request.path != "/open/v1/access_token" and not state.token_valid(
+            request.headers.get("access_token")
+        ):
+            return envelope(10400, "AccessToken verification failed")
+        if state.chance(cfg.error_50000_rate):
+            return envelope(50000, "internal error")
+        return await handler(request)
+    except DropConnection:
+        # The transport is already closed; aiohttp has nothing left to write to.
+        return web.Response(status=499)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        return NOT_JSON
+
+
+async def access_token(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    body = await _json_body(request)
+    if body is NOT_JSON or not isinstance(body, dict):
+        return envelope(400, "request body must be JSON")
+    if body.get("app_id") != state.config.app_id or body.get("secret_key") != (
+        state.config.secret_key
+    ):
+        return envelope(10400, "app_id or secret_key is wrong")
+    token, expiry = state.issue_token()
+    return envelope(0, "success", {"access_token": token, "expire_in": expiry})
+
+
+async def submit(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    body = await _json_body(request)
+    if body is NOT_JSON:
+        return envelope(400, "request body is not valid JSON")
+    problem = check_submit(body)
+    if problem is None and state.config.reject_word in body["ref_prompt"]:
+        problem = "ref_prompt: content rejected by moderation"
+    if problem is not None:
+        return envelope(40000, problem)
+    task = state.create_task(body)
+    if state.chance(state.config.lost_submit_rate):
+        _drop(request)
+    return envelope(0, "success", task.unique_id)
+
+
+def task_view(state: SimState, task: SimTask, origin: str) -> dict[str, Any]:
+    body = task.body
+    progress = task.progress(time.monotonic())
+    count = body.get("number_of_images", 1)
+    urls = (
+        [f"{origin}/cdn/{task.unique_id}/{i}.png?v={task.url_version}" for i in range(count)]
+        if progress == "Success"
+        else []
+    )
+    refs = list(body.get("ref_img_url", []))
+    return {
+        "id": task.id,
+        "unique_id": task.unique_id,
+        "create_time": int(task.created_wall),
+        "number_ai_creation": count,
+        "type": 3,
+        "progress_desc": progress,
+        "err_msg": "任务失败,本次生成不消耗蝉豆" if progress == "Error" else "",
+        "aspect_ratio": body.get("aspect_ratio", "1:1"),
+        "output_url": urls,
+        "photo_info": {
+            "ref_img_url": refs,
+            "ref_prompt": body["ref_prompt"],
+            "clarity": body.get("clarity", 2048),
+            "aspect_ratio": body.get("aspect_ratio", "1:1"),
+            "quality_mode": "",
+            "number_of_images": count,
+        },
+        "motion_info": {},
+        "ref_img_url": refs,
+        "model_code": body["model_code"],
+        "model_name": "",
+    }
+
+
+def _origin(request: web.Request) -> str:
+    return str(request.url.origin())
+
+
+async def get_task(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    task = state.tasks.get(request.query.get("unique_id", ""))
+    if task is None:
+        return envelope(40000, "unique_id: no such task")
+    return envelope(0, "success", task_view(state, task, _origin(request)))
+
+
+async def page_tasks(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    body = await _json_body(request)
+    if body is NOT_JSON or not isinstance(body, dict):
+        return envelope(400, "request body is not valid JSON")
+    ids = body.get("unique_ids", [])
+    page, size = body.get("page", 1), body.get("page_size", 10)
+    if not isinstance(ids, list) or len(ids) > 50:
+        return envelope(40000, "unique_ids: at most 50 ids")
+    if not isinstance(page, int) or page < 1:
+        return envelope(40000, "page: must be a positive integer")
+    if not isinstance(size, int) or not 1 <= size <= 50:
+        return envelope(40000, "page_size: must be from 1 to 50")
+    if ids:
+        tasks = [state.tasks[i] for i in dict.fromkeys(ids) if i in state.tasks]
+    else:
+        tasks = list(state.tasks.values())
+    if body.get("is_success") is True:
+        now = time.monotonic()
+        tasks = [t for t in tasks if t.progress(now) == "Success"]
+    order = state.config.page_order
+    if order == "newest":
+        tasks.sort(key=lambda t: -t.id)
+    elif order == "random":
+        random.Random(len(tasks)).shuffle(tasks)
+    total = len(tasks)
+    chunk = tasks[(page - 1) * size : page * size]
+    origin = _origin(request)
+    return envelope(
+        0,
+        "success",
+        {
+            "list": [task_view(state, t, origin) for t in chunk],
+            "total": total,
+            "page_info": {
+                "page": page,
+                "size": size,
+                "total_count": total,
+                "total_page": (total + size - 1) // size,
+            },
+        },
+    )
+
+
+async def cdn_image(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    task = state.tasks.get(request.match_info["unique_id"])
+    index = int(request.match_info["index"])
+    version = request.query.get("v", "0")
+    if (
+        task is None
+        or task.progress(time.monotonic()) != "Success"
+        or not 0 <= index < task.body.get("number_of_images", 1)
+        or version != str(task.url_version)
+    ):
+        raise web.HTTPNotFound
+    if state.chance(state.config.cdn_404_rate):
+        task.url_version += 1  # this URL has "expired"; the task now lists a fresh one
+        raise web.HTTPNotFound
+    cfg = state.config
+    long_side = cfg.image_long_side_px or task.body.get("clarity", 2048) // 8
+    data = render_png(f"{task.unique_id}/{index}", task.body.get("aspect_ratio", "1:1"), long_side)
+    state.record_served(request.path, data)
+    if state.chance(cfg.truncate_rate):
+        response = web.StreamResponse(headers={"Content-Type": "image/png"})
+        response.content_length = len(data)
+        await response.prepare(request)
+        await response.write(data[: len(data) // 2])
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    return web.Response(body=data, content_type="image/png")
+
+
+async def create_upload_url(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    if request.query.get("service") != "ai_creation":
+        return envelope(40000, "service: must be ai_creation")
+    name = request.query.get("name", "")
+    mime, _ = mimetypes.guess_type(name)
+    if "." not in name or mime is None:
+        return envelope(40000, "name: a file name with an extension is required")
+    file_id = uuid.UUID(int=state.rng.getrandbits(128), version=4).hex
+    key = f"{file_id}/{name.rsplit('/', 1)[-1]}"
+    state.uploads[file_id] = upload = SimUpload(
+        file_id=file_id, key=key, name=name, mime_type=mime
+    )
+    origin = _origin(request)
+    return envelope(
+        0,
+        "success",
+        {
+            "sign_url": f"{origin}/_upload/{file_id}?signature=sim",
+            "full_path": f"{origin}/cdn/uploads/{upload.key}",
+            "key": upload.key,
+            "mime_type": mime,
+            "file_id": file_id,
+        },
+    )
+
+
+async def put_upload(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    upload = state.uploads.get(request.match_info["file_id"])
+    if upload is None:
+        raise web.HTTPForbidden(text="signature expired or unknown")
+    if request.headers.get("Content-Type") != upload.mime_type:
+        raise web.HTTPForbidden(text="Content-Type does not match the signed mime_type")
+    upload.data = await request.read()
+    upload.put_mono = time.monotonic()
+    state.upload_puts.append(hashlib.sha256(upload.data).hexdigest())
+    return web.Response(status=200)
+
+
+async def file_detail(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    upload = state.uploads.get(request.query.get("id", ""))
+    if upload is None:
+        return envelope(40000, "id: no such file")
+    ready = (
+        upload.put_mono is not None
+        and time.monotonic() - upload.put_mono >= state.config.upload_ready_s
+    )
+    return envelope(
+        0,
+        "success",
+        {"id": upload.file_id, "status": 1 if ready else 0, "full_path": upload.key},
+    )
+
+
+async def uploaded_file(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    file_id = request.match_info["file_id"]
+    upload = state.uploads.get(file_id)
+    if upload is None or upload.data is None:
+        raise web.HTTPNotFound
+    return web.Response(body=upload.data, content_type=upload.mime_type)
+
+
+async def sim_stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].stats())
+
+
+def make_app(config: SimConfig) -> web.Application:
+    app = web.Application(middlewares=[api_guard], client_max_size=32 * 1024 * 1024)
+    app[STATE_KEY] = SimState(config)
+    app.router.add_post("/open/v1/access_token", access_token)
+    app.router.add_post("/open/v1/ai_creation/task/submit", submit)
+    app.router.add_get("/open/v1/ai_creation/task", get_task)
+    app.router.add_post("/open/v1/ai_creation/task/page", page_tasks)
+    app.router.add_get("/open/v1/common/create_upload_url", create_upload_url)
+    app.router.add_get("/open/v1/common/file_detail", file_detail)
+    app.router.add_put("/_upload/{file_id}", put_upload)
+    app.router.add_get("/cdn/uploads/{file_id}/{name}", uploaded_file)
+    app.router.add_get("/cdn/{unique_id}/{index:\\d+}.png", cdn_image)
+    app.router.add_get("/_sim/stats", sim_stats)
+    return app

@@ -1,0 +1,138 @@
+"""The simulated account: tasks, tokens, uploads, the QPS window, and records.
+
+The records (`submissions`, `served`) are the simulator's own view of what it
+was asked and what it sent, so tests can check "submitted once" and
+"byte-identical" against the server, not against the runner's word.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import random
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import SimConfig
+
+
+@dataclass(slots=True)
+class SimTask:
+    id: int
+    unique_id: str
+    body: dict[str, Any]
+    created_wall: float
+    created_mono: float
+    queue_s: float
+    gen_s: float
+    fails: bool
+    url_version: int = 0  # bumped when the CDN has "expired" a URL
+
+    def progress(self, now_mono: float) -> str:
+        age = now_mono - self.created_mono
+        if age < self.queue_s:
+            return "Queued"
+        if age < self.queue_s + self.gen_s:
+            return "Generating"
+        return "Error" if self.fails else "Success"
+
+
+@dataclass(slots=True)
+class SimUpload:
+    file_id: str
+    key: str
+    name: str
+    mime_type: str
+    data: bytes | None = None
+    put_mono: float | None = None
+
+
+@dataclass
+class SimState:
+    config: SimConfig
+    rng: random.Random = field(init=False)
+    tasks: dict[str, SimTask] = field(default_factory=dict)
+    submissions: list[dict[str, Any]] = field(default_factory=list)
+    served: dict[str, str] = field(default_factory=dict)  # CDN path -> sha256 of full body
+    tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (unix time)
+    uploads: dict[str, SimUpload] = field(default_factory=dict)
+    upload_puts: list[str] = field(default_factory=list)  # sha256 of each uploaded body
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)
+    rejected_40001: int = 0
+    window: collections.deque[float] = field(default_factory=collections.deque)
+    file_window: collections.deque[float] = field(default_factory=collections.deque)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.config.seed)
+
+    def chance(self, rate: float) -> bool:
+        return rate > 0 and self.rng.random() < rate
+
+    # --- rate limits -------------------------------------------------------
+    def admit(self, now_mono: float) -> bool:
+        """Sliding one-second window over the whole account."""
+        limit = self.config.qps_limit
+        if limit is None:
+            return True
+        while self.window and self.window[0] <= now_mono - 1.0:
+            self.window.popleft()
+        if len(self.window) >= limit:
+            self.rejected_40001 += 1
+            if self.config.count_rejected:
+                self.window.append(now_mono)
+            return False
+        self.window.append(now_mono)
+        return True
+
+    def admit_file(self, now_mono: float) -> bool:
+        while self.file_window and self.file_window[0] <= now_mono - 60.0:
+            self.file_window.popleft()
+        if len(self.file_window) >= self.config.file_limit_per_min:
+            self.rejected_40001 += 1
+            return False
+        self.file_window.append(now_mono)
+        return True
+
+    # --- tokens ------------------------------------------------------------
+    def issue_token(self) -> tuple[str, int]:
+        token = secrets.token_hex(16)
+        expiry = time.time() + self.config.token_lifetime_s
+        self.tokens[token] = expiry
+        return token, int(expiry)
+
+    def token_valid(self, token: str | None) -> bool:
+        return token is not None and self.tokens.get(token, 0.0) > time.time()
+
+    # --- tasks -------------------------------------------------------------
+    def create_task(self, body: dict[str, Any]) -> SimTask:
+        cfg = self.config
+        task = SimTask(
+            id=len(self.tasks) + 1,
+            unique_id=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            body=body,
+            created_wall=time.time(),
+            created_mono=time.monotonic(),
+            queue_s=self.rng.uniform(*cfg.queue_s),
+            gen_s=self.rng.uniform(*cfg.gen_s),
+            fails=self.chance(cfg.fail_rate),
+        )
+        self.tasks[task.unique_id] = task
+        self.submissions.append({"unique_id": task.unique_id, "body": body})
+        return task
+
+    def record_served(self, path: str, body: bytes) -> None:
+        self.served[path] = hashlib.sha256(body).hexdigest()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "submissions": len(self.submissions),
+            "tasks": len(self.tasks),
+            "calls": dict(self.calls),
+            "total_calls": sum(self.calls.values()),
+            "rejected_40001": self.rejected_40001,
+            "uploads": len(self.upload_puts),
+            "served": len(self.served),
+        }

@@ -1,0 +1,1 @@
+"""The pipeline's stages, in the order a task meets them: submit, poll, download."""

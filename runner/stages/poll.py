@@ -1,0 +1,203 @@
+"""Poll stage: tasks the server owns in, generated tasks out to the downloaders.
+
+No coroutine per task: one loop keeps a heap of due times and asks
+`/task/page` about up to 50 due tasks per call. While submissions are still
+going, a call waits for a full batch (or `poll_linger_s`) and polls use at
+most `poll_share` of the account's rate, so submitting is never starved; once
+everything is submitted, due tasks are polled as soon as they are due.
+The first check of a task comes near the generation time learned so far.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from ..context import RunContext
+from ..errors import TransientApiError
+from ..model import TaskRecord, TaskState
+
+log = logging.getLogger("runner.poll")
+BATCH = 50
+RUNNING = frozenset({"Queued", "Ready", "Generating"})
+FAILED = frozenset({"Error", "Fail"})
+MAX_UNKNOWN_POLLS = 200  # an unknown progress_desc is polled this often before giving up
+MAX_MISSES = 60  # the API did not list the task this many times in a row
+
+
+class GenEstimator:
+    """Where to put a task's first check: moves toward the median generation time.
+
+    Each first check that finds the task done moves it 5% earlier, each that
+    finds it running 5% later, so it settles where half are done.
+    """
+
+    def __init__(self, initial_s: float, low_s: float = 0.5, high_s: float = 600.0):
+        self.value_s, self.low_s, self.high_s = initial_s, low_s, high_s
+
+    def observe(self, finished: bool) -> None:
+        factor = 0.95 if finished else 1.05
+        self.value_s = min(self.high_s, max(self.low_s, self.value_s * factor))
+
+
+@dataclass(slots=True)
+class _Due:
+    record: TaskRecord
+    first: bool = True
+    misses: int = 0
+    unknown: int = 0
+
+
+class Poller:
+    def __init__(
+        self,
+        ctx: RunContext,
+        receive: ObjectReceiveStream[TaskRecord],
+        to_download: ObjectSendStream[TaskRecord],
+        initial: list[TaskRecord],
+    ):
+        self.ctx, self.receive, self.to_download = ctx, receive, to_download
+        opts = ctx.options
+        self.estimator = GenEstimator(opts.first_poll_s)
+        self._heap: list[tuple[float, int, _Due]] = []
+        self._ready: deque[tuple[float, _Due]] = deque()
+        self._seq = itertools.count()
+        self._wake = anyio.Event()
+        self._inflow_done = False
+        self._last_poll = -1e9
+        for rec in initial:
+            self._push(time.monotonic(), _Due(rec, first=False))
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._heap) + len(self._ready)
+
+    def _push(self, due: float, entry: _Due) -> None:
+        heapq.heappush(self._heap, (due, next(self._seq), entry))
+
+    async def run(self) -> None:
+        async with self.to_download, anyio.create_task_group() as tg:
+            tg.start_soon(self._take_in)
+            await self._loop()
+
+    async def _take_in(self) -> None:
+        async with self.receive:
+            async for rec in self.receive:
+                self._push(time.monotonic() + self.estimator.value_s, _Due(rec))
+                self._wake.set()
+        self._inflow_done = True
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        opts = self.ctx.options
+        while True:
+            now = time.monotonic()
+            while self._heap and self._heap[0][0] <= now:
+                due, _, entry = heapq.heappop(self._heap)
+                self._ready.append((due, entry))
+            if not self._heap and not self._ready:
+                if self._inflow_done:
+                    return
+                await self._sleep(None)
+                continue
+            submitting = not self._inflow_done
+            wake_at = self._heap[0][0] if self._heap else None
+            if self._ready:
+                oldest = self._ready[0][0]
+                worth_it = len(self._ready) >= BATCH or now - oldest >= opts.poll_linger_s
+                allowed_at = self._last_poll + 1.0 / (opts.poll_share * self.ctx.limiter.rate)
+                if not submitting or (worth_it and now >= allowed_at):
+                    await self._poll_batch()
+                    continue
+                later = max(allowed_at, oldest + opts.poll_linger_s)
+                wake_at = later if wake_at is None else min(wake_at, later)
+            await self._sleep(None if wake_at is None else max(0.0, wake_at - now))
+
+    async def _sleep(self, seconds: float | None) -> None:
+        with anyio.move_on_after(seconds if seconds is not None else float("inf")):
+            await self._wake.wait()
+        if self._wake.is_set():
+            self._wake = anyio.Event()
+
+    async def _poll_batch(self) -> None:
+        batch = [self._ready.popleft()[1] for _ in range(min(BATCH, len(self._ready)))]
+        self._last_poll = time.monotonic()
+        ids = [e.record.unique_id for e in batch if e.record.unique_id]
+        try:
+            items, _, trace = await self.ctx.client.page(ids, 1, BATCH)
+        except TransientApiError as exc:
+            log.warning("poll of %d tasks failed (%s); will try again", len(batch), exc)
+            for entry in batch:
+                self._push(time.monotonic() + self.ctx.options.poll_interval_s, entry)
+            return
+        self.ctx.stats.counts["polls"] += 1
+        by_id = {i.get("unique_id"): i for i in items}
+        for entry in batch:
+            await self._handle(entry, by_id.get(entry.record.unique_id), trace)
+
+    async def _handle(self, entry: _Due, item: dict[str, Any] | None, trace: str) -> None:
+        rec, ctx = entry.record, self.ctx
+        again = time.monotonic() + ctx.options.poll_interval_s
+        if item is None:
+            entry.misses += 1
+            if entry.misses >= MAX_MISSES:
+                self._fail(rec, f"the API stopped reporting task {rec.unique_id}", trace)
+            else:
+                self._push(again, entry)
+            return
+        entry.misses = 0
+        progress = item.get("progress_desc")
+        if entry.first:
+            self.estimator.observe(progress not in RUNNING)
+            entry.first = False
+        if progress == "Success":
+            urls = _urls(item, rec, trace)
+            rec.state, rec.urls, rec.finished_at = TaskState.SUCCEEDED, urls, time.time()
+            ctx.ledger.write({"e": "finished", "key": rec.key, "uid": rec.unique_id,
+                              "status": "Success", "urls": urls, "trace": trace})
+            ctx.stats.counts["generated"] += 1
+            await self.to_download.send(rec)
+        elif progress in FAILED:
+            err = str(item.get("err_msg") or progress)[:500]
+            rec.state, rec.error = TaskState.FAILED, f"generation failed: {err}"
+            rec.trace_id, rec.finished_at = trace, time.time()
+            ctx.ledger.write({"e": "finished", "key": rec.key, "uid": rec.unique_id,
+                              "status": str(progress), "err": err, "trace": trace}, durable=True)
+            log.warning("task %s (%s) failed: %s [trace_id %s]", rec.key, rec.unique_id, err, trace)
+        elif progress in RUNNING:
+            self._push(again, entry)
+        else:
+            entry.unknown += 1
+            if entry.unknown == 1:
+                log.warning("task %s: unknown progress_desc %r [trace_id %s]; still polling",
+                            rec.key, progress, trace)
+            if entry.unknown >= MAX_UNKNOWN_POLLS:
+                self._fail(rec, f"progress stayed unknown ({progress!r})", trace)
+            else:
+                self._push(again, entry)
+
+    def _fail(self, rec: TaskRecord, error: str, trace: str) -> None:
+        rec.state, rec.error, rec.trace_id = TaskState.FAILED, error, trace
+        self.ctx.ledger.write({"e": "failed", "key": rec.key, "error": error}, durable=True)
+        log.warning("task %s: %s [trace_id %s]", rec.key, error, trace)
+
+
+def _urls(item: dict[str, Any], rec: TaskRecord, trace: str) -> list[str]:
+    raw = item.get("output_url")
+    if not isinstance(raw, list):
+        log.warning("task %s: output_url is %s, not a list [trace_id %s]",
+                    rec.key, type(raw).__name__, trace)
+        raw = [raw] if isinstance(raw, str) else []
+    urls = [u for u in raw if isinstance(u, str)]
+    if len(urls) > rec.images_expected:
+        log.warning("task %s: %d URLs for %d images; keeping the first [trace_id %s]",
+                    rec.key, len(urls), rec.images_expected, trace)
+    return urls[: rec.images_expected]

@@ -1,0 +1,143 @@
+"""Submit stage: planned tasks in, tasks the server owns out.
+
+Write-ahead: the intent is fsynced just before the request leaves (after the
+limiter has let it through), the answer right after it comes back. A submit
+whose answer is lost is in doubt: it is looked up on the server, never blindly
+sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from .. import retry
+from ..context import RunContext
+from ..errors import AuthError, PermanentApiError, RateLimited, TransientApiError
+from ..model import TaskRecord, TaskState
+
+log = logging.getLogger("runner.submit")
+
+
+async def feed(
+    ctx: RunContext, planned: Iterable[TaskRecord], send: ObjectSendStream[TaskRecord]
+) -> None:
+    """Hand planned tasks to the submit workers until done, stopped or out of budget."""
+    limit = ctx.options.max_images
+    committed = sum(
+        r.images_expected
+        for r in ctx.records.values()
+        if r.unique_id or r.state is TaskState.IN_DOUBT
+    )
+    async with send:
+        with anyio.CancelScope() as scope:
+            ctx.feed_scope = scope
+            for rec in planned:
+                if ctx.stopping.is_set():
+                    break
+                if limit is not None and committed + rec.images_expected > limit:
+                    ctx.budget_reached = True
+                    log.warning("budget: %d images submitted; --max-images %d reached, "
+                                "submitting nothing more", committed, limit)
+                    break
+                committed += rec.images_expected
+                await send.send(rec)
+
+
+async def worker(
+    ctx: RunContext,
+    receive: ObjectReceiveStream[TaskRecord],
+    to_poll: ObjectSendStream[TaskRecord],
+) -> None:
+    async with receive, to_poll:
+        async for rec in receive:
+            if await submit_one(ctx, rec):
+                await to_poll.send(rec)
+
+
+def _event(ctx: RunContext, kind: str, rec: TaskRecord, durable: bool = False, **extra: object) -> None:
+    ctx.ledger.write({"e": kind, "key": rec.key, **extra}, durable=durable)
+
+
+async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
+    """True when the server owns a task for `rec` (submitted or adopted)."""
+    attempt = 0
+    body = rec.spec.request.body()
+    fingerprint = rec.spec.request.fingerprint()
+    while True:
+        if ctx.stopping.is_set() and rec.state is TaskState.PLANNED:
+            return False
+        attempt += 1
+        sent = False
+
+        def on_send() -> None:
+            nonlocal sent
+            sent = True
+            rec.state, rec.intent_at = TaskState.IN_DOUBT, round(time.time(), 3)
+            _event(ctx, "intent", rec, durable=True, attempt=rec.attempt, t=rec.intent_at)
+
+        try:
+            async with ctx.gate.submitting(fingerprint):
+                answer = await ctx.client.submit(body, on_send)
+        except RateLimited:
+            ctx.limiter.throttled()
+            ctx.stats.counts["throttled"] += 1
+            _not_sent(ctx, rec, "40001")
+            attempt -= 1  # not executed: costs time, not an attempt
+            continue
+        except AuthError:
+            if sent:
+                _not_sent(ctx, rec, "10400")
+            raise
+        except PermanentApiError as exc:
+            rec.state, rec.intent_at = TaskState.FAILED, None
+            rec.error = f"rejected by the API: {exc.message} (code {exc.code})"
+            rec.trace_id = exc.trace_id
+            _event(ctx, "rejected", rec, durable=True, code=exc.code, msg=exc.message,
+                   trace=exc.trace_id)
+            log.warning("task %s rejected: %s", rec.key, exc)
+            return False
+        except TransientApiError as exc:
+            ctx.stats.counts["transient"] += 1
+            if sent and exc.maybe_sent:
+                log.info("task %s: submit answer lost (%s); looking it up", rec.key, exc)
+                if await _settle_in_doubt(ctx, rec):
+                    return True
+            elif sent:
+                _not_sent(ctx, rec, str(exc))
+            if attempt >= ctx.options.max_submit_attempts:
+                rec.state, rec.error = TaskState.FAILED, f"gave up after {attempt} attempts: {exc}"
+                _event(ctx, "failed", rec, durable=True, error=rec.error)
+                return False
+            await anyio.sleep(retry.backoff_s(attempt))
+            continue
+        uid = answer.data
+        rec.state, rec.unique_id, rec.intent_at = TaskState.SUBMITTED, uid, None
+        rec.submitted_at, rec.trace_id = time.time(), answer.trace_id
+        ctx.taken.add(uid)
+        _event(ctx, "submitted", rec, durable=True, uid=uid, trace=answer.trace_id)
+        ctx.stats.counts["submitted"] += 1
+        return True
+
+
+def _not_sent(ctx: RunContext, rec: TaskRecord, why: str) -> None:
+    rec.state, rec.intent_at = TaskState.PLANNED, None
+    _event(ctx, "not_sent", rec, why=why)
+
+
+async def _settle_in_doubt(ctx: RunContext, rec: TaskRecord) -> bool:
+    uid = await ctx.reconciler.resolve(rec)
+    if uid is None:
+        rec.state, rec.intent_at = TaskState.PLANNED, None
+        _event(ctx, "not_created", rec, durable=True)
+        ctx.stats.counts["resubmitted"] += 1
+        return False
+    rec.state, rec.unique_id, rec.intent_at = TaskState.SUBMITTED, uid, None
+    rec.submitted_at = time.time()
+    _event(ctx, "adopted", rec, durable=True, uid=uid)
+    ctx.stats.counts["adopted"] += 1
+    return True
