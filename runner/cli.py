@@ -40,33 +40,72 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="submit, poll and download a manifest's tasks (resumable)")
     r.add_argument("manifest", type=Path)
     r.add_argument("--out", type=Path, help="run directory (default outputs/<manifest name>)")
-    r.add_argument("--qps", type=_positive(float), default=10.0,
-                   help="API calls per second for the whole account (default 10)")
+    r.add_argument(
+        "--qps",
+        type=_positive(float),
+        default=10.0,
+        help="API calls per second for the whole account (default 10)",
+    )
     r.add_argument("--concurrency", type=_positive(int), default=8, help="downloads in flight")
     r.add_argument("--base-url", help="API base URL (else $CHANJING_OPENAPI_BASE_URL, ...)")
     r.add_argument("--deadline", help="stop submitting after this long (90m, 6h) or at 07:00")
-    r.add_argument("--grace", default="5m",
-                   help="after the deadline, keep polling in-flight tasks this long (default 5m)")
+    r.add_argument(
+        "--grace",
+        default="5m",
+        help="after the deadline, keep polling in-flight tasks this long (default 5m)",
+    )
     r.add_argument("--max-images", type=_positive(int), help="budget: images to submit at most")
-    r.add_argument("--retry-failed", action="store_true",
-                   help="resubmit tasks that ended in Error, as new attempts")
-    r.add_argument("--simulate", action="store_true",
-                   help="run against the bundled simulator, in-process, with demo credentials")
-    r.add_argument("--max-tasks", type=_positive(int), default=MAX_TASKS,
-                   help=f"refuse manifests expanding to more tasks (default {MAX_TASKS:,})")
-    r.add_argument("--progress-every", type=_positive(float), default=30.0, metavar="SECONDS",
-                   help="progress line interval when not on a terminal (default 30)")
-    r.add_argument("--first-poll", type=_positive(float), default=5.0, metavar="SECONDS",
-                   help="first check of a task, until generation times are learned (default 5)")
+    r.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="resubmit tasks that ended in Error, as new attempts",
+    )
+    r.add_argument(
+        "--simulate",
+        action="store_true",
+        help="run against the bundled simulator, in-process, with demo credentials",
+    )
+    r.add_argument(
+        "--max-tasks",
+        type=_positive(int),
+        default=MAX_TASKS,
+        help=f"refuse manifests expanding to more tasks (default {MAX_TASKS:,})",
+    )
+    r.add_argument(
+        "--progress-every",
+        type=_positive(float),
+        default=30.0,
+        metavar="SECONDS",
+        help="progress line interval when not on a terminal (default 30)",
+    )
+    r.add_argument(
+        "--first-poll",
+        type=_positive(float),
+        default=5.0,
+        metavar="SECONDS",
+        help="first check of a task, until generation times are learned (default 5)",
+    )
     r.add_argument("--poll-interval", type=_positive(float), default=2.0, metavar="SECONDS")
-    r.add_argument("--clock-skew", type=_positive(float), default=60.0, metavar="SECONDS",
-                   help="allowed clock difference with the API when looking up lost submits")
-    r.add_argument("--timeout", type=_positive(float), default=30.0, metavar="SECONDS",
-                   help="one HTTP exchange with the API (default 30)")
+    r.add_argument(
+        "--clock-skew",
+        type=_positive(float),
+        default=60.0,
+        metavar="SECONDS",
+        help="allowed clock difference with the API when looking up lost submits",
+    )
+    r.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=30.0,
+        metavar="SECONDS",
+        help="one HTTP exchange with the API (default 30)",
+    )
     _output_flags(r)
 
-    for name, text in (("validate", "check a manifest; submits nothing"),
-                       ("plan", "show the expanded tasks and what a run already did")):
+    for name, text in (
+        ("validate", "check a manifest; submits nothing"),
+        ("plan", "show the expanded tasks and what a run already did"),
+    ):
         c = sub.add_parser(name, help=text)
         c.add_argument("manifest", type=Path)
         if name == "plan":
@@ -167,8 +206,12 @@ def _run(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         if not args.simulate:
-            return await run(request, resolve_base_url(args.base_url), resolve_credentials,
-                             logsetup.attach_run_log)
+            return await run(
+                request,
+                resolve_base_url(args.base_url),
+                resolve_credentials,
+                logsetup.attach_run_log,
+            )
         from .simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
 
         # The demo account: a QPS limit above --qps, short generation times.

@@ -118,8 +118,13 @@ class ApiClient:
         return _parse(path, status, ctype, raw)
 
     async def _with_retries(
-        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None,
-        *, authed: bool = True,
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        *,
+        authed: bool = True,
     ) -> Answer:
         attempt, refreshed, throttled = 1, False, 0
         while True:
@@ -156,7 +161,8 @@ class ApiClient:
         if not isinstance(answer.data, str) or not answer.data:
             raise TransientApiError(
                 f"submit answer has no unique_id: {str(answer.data)[:80]!r}",
-                endpoint=path, trace_id=answer.trace_id,
+                endpoint=path,
+                trace_id=answer.trace_id,
             )
         return answer
 
@@ -166,8 +172,13 @@ class ApiClient:
         """Items, total pages, trace_id. At most 50 ids: that is the API's cap."""
         if len(unique_ids) > 50:
             raise ValueError("at most 50 unique_ids per page call")
-        body = {"unique_ids": unique_ids, "type": 3, "page": page, "page_size": page_size,
-                "is_success": False}
+        body = {
+            "unique_ids": unique_ids,
+            "type": 3,
+            "page": page,
+            "page_size": page_size,
+            "is_success": False,
+        }
         answer = await self._with_retries("POST", "/open/v1/ai_creation/task/page", body)
         data = answer.data
         if not isinstance(data, dict) or not isinstance(data.get("list"), list):
@@ -198,7 +209,7 @@ class ApiClient:
 
 def _parse(path: str, status: int, ctype: str, raw: bytes) -> Answer:
     endpoint = path.removeprefix("/open/v1/")
-    if status >= 500 or "json" not in ctype and not raw.lstrip().startswith(b"{"):
+    if status >= 500 or ("json" not in ctype and not raw.lstrip().startswith(b"{")):
         snippet = raw[:60].decode("utf-8", "replace").replace("\n", " ")
         raise TransientApiError(f"HTTP {status}, not JSON: {snippet!r}", endpoint=endpoint)
     try:

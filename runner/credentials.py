@@ -70,7 +70,9 @@ def resolve_credentials(env: dict[str, str] | None = None) -> Credentials:
 
 def _resolve(env: dict[str, str]) -> Credentials:
     if env.get("CHANJING_ACCESS_TOKEN"):
-        return Credentials(access_token=env["CHANJING_ACCESS_TOKEN"], source="CHANJING_ACCESS_TOKEN")
+        return Credentials(
+            access_token=env["CHANJING_ACCESS_TOKEN"], source="CHANJING_ACCESS_TOKEN"
+        )
     if env.get("CHANJING_APP_ID") and env.get("CHANJING_SECRET_KEY"):
         return Credentials(
             app_id=env["CHANJING_APP_ID"],

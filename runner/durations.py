@@ -16,7 +16,7 @@ def parse_duration_s(text: str) -> float:
     text = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text)
-    if text and _PART.sub("", text) == "" :
+    if text and _PART.sub("", text) == "":
         return sum(float(n) * _UNIT[u] for n, u in _PART.findall(text))
     raise UsageError(f"{text!r} is not a duration (examples: 90m, 6h, 1h30m, 45s)")
 

@@ -33,6 +33,4 @@ class Issues:
     def unknown_key(self, at: tuple[int, int], path: str, key: str, valid: tuple[str, ...]) -> None:
         close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(valid)}"
-        self.add(at, path, f"unknown key {key!r}", hint)
-
-
+        self.add(at, f"{path}.{key}" if path else key, f"unknown key {key!r}", hint)

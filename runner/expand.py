@@ -56,8 +56,29 @@ def _check_unused_matrix_vars(manifest: Manifest, issues: Issues) -> None:
                 used |= placeholders(entry.fields[key])
     for key, at in manifest.matrix_pos.items():
         if key not in REQUEST_FIELDS and key != "name" and key not in used:
-            issues.add(at, f"matrix.{key}", f"is not a task field and no prompt uses {{{key}}}",
-                       f"task fields: {', '.join(REQUEST_FIELDS)}")
+            issues.add(
+                at,
+                f"matrix.{key}",
+                f"is not a task field and no prompt uses {{{key}}}",
+                f"task fields: {', '.join(REQUEST_FIELDS)}",
+            )
+
+
+def _check_local_refs(manifest: Manifest, issues: Issues) -> None:
+    entries = [("defaults", manifest.defaults, (1, 1), str(manifest.path))]
+    entries += [
+        (e.label, e.fields, e.pos.get("ref_images", (e.line, 1)), e.file) for e in manifest.entries
+    ]
+    for label, fields, at, file in entries:
+        for i, ref in enumerate(fields.get("ref_images", ())):
+            if not ref.lower().startswith(("http://", "https://")):
+                issues.add(
+                    at,
+                    f"{label}.ref_images[{i}]",
+                    f"{ref!r} is a local file; uploading local files is not supported yet",
+                    "use an http(s) URL of the image",
+                    file=file,
+                )
 
 
 def count_tasks(manifest: Manifest) -> int:
@@ -74,10 +95,15 @@ def expand(manifest: Manifest, max_tasks: int = MAX_TASKS) -> list[TaskSpec]:
     """All tasks of the manifest, in manifest order. Raises ManifestError."""
     issues = Issues(str(manifest.path))
     _check_unused_matrix_vars(manifest, issues)
+    _check_local_refs(manifest, issues)
     total = count_tasks(manifest)
     if total > max_tasks:
-        issues.add((1, 1), "tasks", f"expands to {total:,} tasks; the cap is {max_tasks:,}",
-                   "split the manifest, or raise the cap with --max-tasks")
+        issues.add(
+            (1, 1),
+            "tasks",
+            f"expands to {total:,} tasks; the cap is {max_tasks:,}",
+            "split the manifest, or raise the cap with --max-tasks",
+        )
     if issues.items:
         raise ManifestError(issues.items)
     occurrences: Counter[bytes] = Counter()
@@ -97,8 +123,13 @@ def expand(manifest: Manifest, max_tasks: int = MAX_TASKS) -> list[TaskSpec]:
             except MissingVar as exc:
                 at = entry.pos.get("prompt", (entry.line, 1))
                 known = ", ".join(sorted(values)) or "none defined"
-                issues.add(at, f"{entry.label}.prompt", f"uses {{{exc.name}}}, which has no value",
-                           f"define it under vars: (defined: {known})", file=entry.file)
+                issues.add(
+                    at,
+                    f"{entry.label}.prompt",
+                    f"uses {{{exc.name}}}, which has no value",
+                    f"define it under vars: (defined: {known})",
+                    file=entry.file,
+                )
                 break
             request = Request(
                 prompt=prompt,

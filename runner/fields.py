@@ -10,7 +10,14 @@ from .model import ASPECT_RATIOS, CLARITIES, MODEL_CODES
 
 MAX_PROMPT_CHARS = 4000  # the API's own limit is unpublished; override with --max-prompt-chars
 ALIASES = {"ref_prompt": "prompt", "ref_img_url": "ref_images"}
-REQUEST_FIELDS = ("prompt", "ref_images", "aspect_ratio", "clarity", "number_of_images", "model_code")
+REQUEST_FIELDS = (
+    "prompt",
+    "ref_images",
+    "aspect_ratio",
+    "clarity",
+    "number_of_images",
+    "model_code",
+)
 DEFAULT_FIELDS = ("ref_images", "aspect_ratio", "clarity", "number_of_images", "model_code")
 TASK_FIELDS = (*REQUEST_FIELDS, "name", "repeat", "vars", "matrix")
 MATRIX_FIELDS = (*REQUEST_FIELDS, "name")

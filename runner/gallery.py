@@ -10,27 +10,32 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-CSS = """
-*{box-sizing:border-box}body{font:15px/1.45 system-ui,sans-serif;margin:0;padding:16px;
-background:#f6f6f4;color:#222}h1{font-size:1.3em;margin:0 0 4px}.totals{color:#555;margin:0 0 12px}
-.filters{display:flex;gap:8px;flex-wrap:wrap;margin-bottom:14px}.filters label{padding:4px 12px;
-border:1px solid #aaa;border-radius:16px;cursor:pointer;background:#fff}
-input[name=f]{position:absolute;opacity:0}
-#f-all:checked~.filters label[for=f-all],#f-succeeded:checked~.filters label[for=f-succeeded],
-#f-failed:checked~.filters label[for=f-failed],#f-pending:checked~.filters label[for=f-pending]
-{background:#222;color:#fff;border-color:#222}
-#f-succeeded:checked~.grid .task:not(.succeeded),#f-failed:checked~.grid .task:not(.failed),
-#f-pending:checked~.grid .task:not(.pending){display:none}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:14px}
-.task{background:#fff;border-radius:8px;padding:10px;box-shadow:0 1px 3px #0002;overflow-wrap:anywhere}
-.task.failed{border-left:4px solid #c33}.task.pending{border-left:4px solid #d90}
-.thumbs{display:flex;gap:6px;flex-wrap:wrap}.thumbs img{max-width:100%;max-height:220px;
-border-radius:4px;background:#eee}.thumbs a{flex:1 1 45%}
-.status{font-weight:600;text-transform:uppercase;font-size:.75em;letter-spacing:.05em}
-.succeeded .status{color:#275}.failed .status{color:#c33}.pending .status{color:#b70}
-.prompt{margin:6px 0}.params{color:#666;font-size:.85em}.error{color:#c33;font-size:.9em}
-.refs{font-size:.8em}
-"""
+STATUSES = ("succeeded", "failed", "pending")
+CSS = (
+    "*{box-sizing:border-box}"
+    "body{font:15px/1.45 system-ui,sans-serif;margin:0;padding:16px;background:#f6f6f4;color:#222}"
+    "h1{font-size:1.3em;margin:0 0 4px}.totals{color:#555;margin:0 0 12px}"
+    ".filters{display:flex;gap:8px;flex-wrap:wrap;margin-bottom:14px}"
+    ".filters label{padding:4px 12px;border:1px solid #aaa;border-radius:16px;cursor:pointer;"
+    "background:#fff}"
+    "input[name=f]{position:absolute;opacity:0}"
+    ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:14px}"
+    ".task{background:#fff;border-radius:8px;padding:10px;box-shadow:0 1px 3px #0002;"
+    "overflow-wrap:anywhere}"
+    ".task.failed{border-left:4px solid #c33}.task.pending{border-left:4px solid #d90}"
+    ".thumbs{display:flex;gap:6px;flex-wrap:wrap}.thumbs a{flex:1 1 45%}"
+    ".thumbs img{max-width:100%;max-height:220px;border-radius:4px;background:#eee}"
+    ".status{font-weight:600;text-transform:uppercase;font-size:.75em;letter-spacing:.05em}"
+    ".succeeded .status{color:#275}.failed .status{color:#c33}.pending .status{color:#b70}"
+    ".prompt{margin:6px 0}.params{color:#666;font-size:.85em}.error{color:#c33;font-size:.9em}"
+    ".refs{font-size:.8em}"
+    # The filter: a checked radio highlights its label and hides the other statuses.
+    + "".join(
+        f"#f-{s}:checked~.filters label[for=f-{s}]{{background:#222;color:#fff}}"
+        for s in ("all", *STATUSES)
+    )
+    + "".join(f"#f-{s}:checked~.grid .task:not(.{s}){{display:none}}" for s in STATUSES)
+)
 
 
 def _task(item: dict[str, Any]) -> str:
@@ -50,7 +55,7 @@ def _task(item: dict[str, Any]) -> str:
         f"{k} {escape(str(v))}" for k, v in params.items() if k not in ("ref_images",)
     )
     error = f'<div class="error">{escape(item["error"])}</div>' if item.get("error") else ""
-    trace = f' · trace {escape(item["trace_id"])}' if item.get("trace_id") else ""
+    trace = f" · trace {escape(item['trace_id'])}" if item.get("trace_id") else ""
     title = escape(item.get("name") or item["key"])
     return (
         f'<article class="task {status}" data-key="{escape(item["key"])}">'
@@ -58,20 +63,20 @@ def _task(item: dict[str, Any]) -> str:
         f'<div class="thumbs">{thumbs}</div>'
         f'<p class="prompt">{escape(item["prompt"])}</p>'
         f'<div class="params">{shown}{trace}</div>{error}'
-        f'{"<ul class=refs>" + refs + "</ul>" if refs else ""}</article>'
+        f"{'<ul class=refs>' + refs + '</ul>' if refs else ''}</article>"
     )
 
 
 def render_gallery(summary: dict[str, Any]) -> str:
     tasks, images = summary["tasks"], summary["images"]
-    counts = {k: tasks[k] for k in ("succeeded", "failed", "pending")}
+    counts = {k: tasks[k] for k in STATUSES}
     filters = "".join(
         f'<label for="f-{k}">{k} ({n})</label>'
         for k, n in [("all", tasks["total"]), *counts.items()]
     )
     radios = "".join(
         f'<input type="radio" name="f" id="f-{k}"{" checked" if k == "all" else ""}>'
-        for k in ("all", "succeeded", "failed", "pending")
+        for k in ("all", *STATUSES)
     )
     body = "".join(_task(item) for item in summary["items"])
     return (
@@ -80,8 +85,8 @@ def render_gallery(summary: dict[str, Any]) -> str:
         f"<title>{escape(summary['name'])} · seedream-batch</title><style>{CSS}</style></head>"
         f"<body><h1>{escape(summary['name'])}</h1>"
         f'<p class="totals">{tasks["total"]} tasks: {tasks["succeeded"]} succeeded, '
-        f'{tasks["failed"]} failed, {tasks["pending"]} pending · '
-        f'{images["downloaded"]} of {images["expected"]} images · {summary["generated_at"]}</p>'
+        f"{tasks['failed']} failed, {tasks['pending']} pending · "
+        f"{images['downloaded']} of {images['expected']} images · {summary['generated_at']}</p>"
         f'{radios}<nav class="filters">{filters}</nav>'
         f'<main class="grid">{body}</main></body></html>'
     )

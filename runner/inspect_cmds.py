@@ -81,17 +81,25 @@ def status_data(run_dir: Path) -> dict[str, Any]:
     records = list(replay.records.values())
     states = Counter(rec.state.value for rec in records)
     failures = [
-        {"key": r.key, "name": r.spec.name, "unique_id": r.unique_id, "error": r.error,
-         "trace_id": r.trace_id}
-        for r in records if r.state is TaskState.FAILED
+        {
+            "key": r.key,
+            "name": r.spec.name,
+            "unique_id": r.unique_id,
+            "error": r.error,
+            "trace_id": r.trace_id,
+        }
+        for r in records
+        if r.state is TaskState.FAILED
     ]
     starts = [e for e in replay.runs if e.get("what") == "start"]
     return {
         "run_dir": str(run_dir),
         "tasks": len(records),
         "states": {s.value: states.get(s.value, 0) for s in TaskState},
-        "images": {"expected": sum(r.images_expected for r in records),
-                   "downloaded": sum(len(r.files) for r in records)},
+        "images": {
+            "expected": sum(r.images_expected for r in records),
+            "downloaded": sum(len(r.files) for r in records),
+        },
         "failures": failures,
         "in_doubt": {"adopted": replay.adopted, "resubmitted": replay.resubmitted},
         "first_started": _iso(replay.first_t),
@@ -126,8 +134,10 @@ def _iso(t: float | None) -> str | None:
 
 
 def status_text(data: dict[str, Any]) -> str:
-    lines = [f"run {data['run_dir']}: {data['tasks']} tasks"
-             + (" (a run is going)" if data["running"] else "")]
+    lines = [
+        f"run {data['run_dir']}: {data['tasks']} tasks"
+        + (" (a run is going)" if data["running"] else "")
+    ]
     for state, n in data["states"].items():
         if n:
             lines.append(f"  {state:10} {n}")
@@ -157,5 +167,12 @@ def dumps(data: Any) -> str:
     return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
 
 
-__all__ = ["item_status", "plan_data", "plan_text", "report", "status_data", "status_text",
-           "validate"]
+__all__ = [
+    "item_status",
+    "plan_data",
+    "plan_text",
+    "report",
+    "status_data",
+    "status_text",
+    "validate",
+]

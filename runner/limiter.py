@@ -61,7 +61,8 @@ class AccountLimiter:
         return self.controller.rate
 
     async def acquire(self) -> None:
-        while (wait := self.controller.pause_until - self.clock()) > 0:
+        # A 40001 may extend the pause while we sleep: look again after each nap.
+        while (wait := self.controller.pause_until - self.clock()) > 0:  # noqa: ASYNC110
             await anyio.sleep(wait)
         self._bucket.set_rate(self.controller.current(self.clock()))
         await self._bucket.acquire()

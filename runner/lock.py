@@ -21,8 +21,9 @@ class RunLock:
         except BlockingIOError:
             holder = os.read(fd, 32).decode("ascii", "ignore").strip()
             os.close(fd)
-            raise LockedError(str(self.path.parent), int(holder) if holder.isdigit() else None) \
-                from None
+            raise LockedError(
+                str(self.path.parent), int(holder) if holder.isdigit() else None
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd

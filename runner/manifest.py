@@ -6,15 +6,23 @@ The result keeps only validated values; `expand` turns it into tasks.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import yamlpos
-from .errors import ManifestError, ManifestIssue
-from .fields import ALIASES, CHECKERS, DEFAULT_FIELDS, MATRIX_FIELDS, TASK_FIELDS, FieldProblem
-from .fields import check_var_value
 from .entries import Entry, Issues
+from .errors import ManifestError, ManifestIssue
+from .fields import (
+    ALIASES,
+    CHECKERS,
+    DEFAULT_FIELDS,
+    MATRIX_FIELDS,
+    TASK_FIELDS,
+    FieldProblem,
+    check_var_value,
+)
 from .prompts_file import read_prompts_file
 
 TOP_KEYS = ("name", "defaults", "vars", "matrix", "tasks", "prompts_file", "max_images")
@@ -49,7 +57,7 @@ def check_fields(
     values: dict[str, Any] = {}
     pos: dict[str, tuple[int, int]] = {}
     for raw_key, child in node.value.items():
-        key = ALIASES.get(raw_key, raw_key)
+        key: str = ALIASES.get(raw_key) or raw_key
         kpos = node.key_pos[raw_key]
         if key not in allowed:
             issues.unknown_key(kpos, path, raw_key, allowed)
@@ -66,9 +74,11 @@ def check_fields(
             try:
                 values[key] = CHECKERS[key](child.plain())
             except FieldProblem as exc:
-                sub = f"{_join(path, raw_key)}[{exc.index}]" if exc.index is not None else ""
-                at = _at(child.value[exc.index]) if sub and isinstance(child.value, list) else pos[key]
-                issues.add(at, sub or _join(path, raw_key), exc.message, exc.hint)
+                where, at = _join(path, raw_key), pos[key]
+                index = exc.index
+                if index is not None and isinstance(child.value, list):
+                    where, at = f"{where}[{index}]", _at(child.value[index])
+                issues.add(at, where, exc.message, exc.hint)
     return values, pos
 
 
@@ -79,7 +89,9 @@ def check_vars(node: yamlpos.YNode, path: str, issues: Issues) -> dict[str, str]
     out = {}
     for name, child in node.value.items():
         if not _IDENT.match(name):
-            issues.add(node.key_pos[name], f"{path}.{name}", "a variable name is letters, digits, _")
+            issues.add(
+                node.key_pos[name], f"{path}.{name}", "a variable name is letters, digits, _"
+            )
             continue
         try:
             out[name] = check_var_value(child.value)
@@ -101,7 +113,7 @@ def check_matrix(
     out: dict[str, list[Any]] = {}
     pos: dict[str, tuple[int, int]] = {}
     for raw_key, child in node.value.items():
-        key = ALIASES.get(raw_key, raw_key)
+        key: str = ALIASES.get(raw_key) or raw_key
         where = f"{path}.{raw_key}"
         pos[key] = node.key_pos[raw_key]
         if key not in MATRIX_FIELDS and not _IDENT.match(key):
@@ -111,7 +123,7 @@ def check_matrix(
         if not items:
             issues.add(_at(child), where, "must be a non-empty list of values")
             continue
-        checker = CHECKERS.get(key, check_var_value)
+        checker: Callable[[Any], Any] = CHECKERS.get(key, check_var_value)
         values = []
         for i, item in enumerate(items):
             try:
@@ -145,15 +157,21 @@ def load_manifest(path: Path) -> Manifest:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ManifestError([ManifestIssue(str(path), 0, 0, "", f"cannot read: {exc.strerror}")])
+        raise ManifestError(
+            [ManifestIssue(str(path), 0, 0, "", f"cannot read: {exc.strerror}")]
+        ) from None
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise ManifestError([ManifestIssue(str(path), 0, 0, "", "larger than 64 MiB")])
+        raise ManifestError([ManifestIssue(str(path), 0, 0, "", "larger than 64 MiB")]) from None
     try:
         root = yamlpos.load(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ManifestError([ManifestIssue(str(path), 0, 0, "", f"not UTF-8 text: {exc}")])
+        raise ManifestError(
+            [ManifestIssue(str(path), 0, 0, "", f"not UTF-8 text: {exc}")]
+        ) from None
     except yamlpos.YamlProblem as exc:
-        raise ManifestError([ManifestIssue(str(path), exc.line, exc.column, "", exc.message)])
+        raise ManifestError(
+            [ManifestIssue(str(path), exc.line, exc.column, "", exc.message)]
+        ) from None
     if root is None or not isinstance(root.value, dict):
         at = (root.line, root.column) if root else (1, 1)
         issues.add(at, "", "a manifest is a mapping with `tasks:` (see jobs/demo.yaml)")

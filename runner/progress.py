@@ -62,7 +62,8 @@ def snapshot(ctx: RunContext, started_done: int) -> Snapshot:
     return Snapshot(
         total=len(ctx.records),
         planned=counts[TaskState.PLANNED],
-        in_flight=counts[TaskState.SUBMITTED] + counts[TaskState.IN_DOUBT]
+        in_flight=counts[TaskState.SUBMITTED]
+        + counts[TaskState.IN_DOUBT]
         + counts[TaskState.SUCCEEDED],
         done=done,
         failed=counts[TaskState.FAILED],

@@ -19,8 +19,16 @@ from .entries import Entry, Issues
 from .fields import ALIASES, CHECKERS, FieldProblem, check_var_value
 from .yamlpos import YNode
 
-ROW_FIELDS = ("prompt", "ref_images", "aspect_ratio", "clarity", "number_of_images",
-              "model_code", "name", "repeat")
+ROW_FIELDS = (
+    "prompt",
+    "ref_images",
+    "aspect_ratio",
+    "clarity",
+    "number_of_images",
+    "model_code",
+    "name",
+    "repeat",
+)
 _INT_FIELDS = ("clarity", "number_of_images", "repeat")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -33,8 +41,12 @@ def read_prompts_file(base: Path, node: YNode, issues: Issues) -> list[Entry]:
     path = base / node.value
     suffix = path.suffix.lower()
     if suffix not in (".txt", ".csv", ".jsonl"):
-        issues.add(at, "prompts_file", f"{suffix or 'no extension'}: not supported",
-                   "use .txt, .csv or .jsonl")
+        issues.add(
+            at,
+            "prompts_file",
+            f"{suffix or 'no extension'}: not supported",
+            "use .txt, .csv or .jsonl",
+        )
         return []
     try:
         text = path.read_text(encoding="utf-8-sig")

@@ -51,7 +51,8 @@ def assign(
     found: dict[str, str] = {}
     for key, intent_t, request in sorted(pending, key=lambda p: p[1]):
         candidates = [
-            i for i in pool
+            i
+            for i in pool
             if isinstance(i.get("create_time"), int | float)
             and i["create_time"] >= intent_t - skew_s
             and same_request(i, request)

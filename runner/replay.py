@@ -56,7 +56,9 @@ class Replay:
 
 def _planned(r: Replay, ev: dict[str, Any]) -> None:
     if ev["key"] not in r.records:
-        spec = TaskSpec(ev["key"], ev.get("name", ""), Request.from_json(ev["req"]), ev.get("src", ""))
+        spec = TaskSpec(
+            ev["key"], ev.get("name", ""), Request.from_json(ev["req"]), ev.get("src", "")
+        )
         r.records[spec.key] = TaskRecord(spec)
 
 
@@ -102,7 +104,9 @@ def settle_images(rec: TaskRecord) -> None:
     if accounted >= rec.images_expected:
         if rec.image_errors:
             rec.state = TaskState.FAILED
-            rec.error = "; ".join(f"image {i + 1}: {e}" for i, e in sorted(rec.image_errors.items()))
+            rec.error = "; ".join(
+                f"image {i + 1}: {e}" for i, e in sorted(rec.image_errors.items())
+            )
         else:
             rec.state = TaskState.DONE
 

@@ -47,20 +47,22 @@ def build_summary(
     items = []
     for rec, status in zip(records, statuses, strict=True):
         req = rec.spec.request
-        items.append({
-            "key": rec.key,
-            "name": rec.spec.name,
-            "prompt": req.prompt,
-            "status": status,
-            "state": rec.state.value,
-            "unique_id": rec.unique_id,
-            "files": [rec.files[i].path for i in sorted(rec.files)],
-            "error": rec.error,
-            "trace_id": rec.trace_id,
-            "attempt": rec.attempt,
-            "parameters": {k: v for k, v in req.to_json().items() if k != "prompt"},
-            "source": rec.spec.source,
-        })
+        items.append(
+            {
+                "key": rec.key,
+                "name": rec.spec.name,
+                "prompt": req.prompt,
+                "status": status,
+                "state": rec.state.value,
+                "unique_id": rec.unique_id,
+                "files": [rec.files[i].path for i in sorted(rec.files)],
+                "error": rec.error,
+                "trace_id": rec.trace_id,
+                "attempt": rec.attempt,
+                "parameters": {k: v for k, v in req.to_json().items() if k != "prompt"},
+                "source": rec.spec.source,
+            }
+        )
     return {
         "name": name,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -43,12 +43,14 @@ def classify(error: SeedreamError) -> Decision:
     return Decision.GIVE_UP
 
 
-def backoff_s(attempt: int, policy: RetryPolicy = DEFAULT_POLICY, rand: float | None = None) -> float:
+def backoff_s(
+    attempt: int, policy: RetryPolicy = DEFAULT_POLICY, rand: float | None = None
+) -> float:
     """Wait before retry number `attempt` (1-based): capped exponential with jitter."""
     if TESTING:
         return 0.0
-    step = min(policy.cap_s, policy.base_s * 2 ** max(0, attempt - 1))
-    draw = random.random() if rand is None else rand
+    step = min(policy.cap_s, policy.base_s * 2.0 ** max(0, attempt - 1))
+    draw: float = random.random() if rand is None else rand
     return step * (1 - policy.jitter + policy.jitter * draw)
 
 

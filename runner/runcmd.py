@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from .expand import MAX_TASKS, expand
 from .files import clean_partials, slug
 from .gate import RequestGate
 from .ledger import Ledger
+from .ledger import read as read_ledger
 from .limiter import AccountLimiter
 from .lock import RunLock
 from .manifest import load_manifest
@@ -48,7 +49,7 @@ log = logging.getLogger("runner.run")
 class RunRequest:
     manifest: Path
     out: Path | None = None
-    options: RunOptions = RunOptions()
+    options: RunOptions = field(default_factory=RunOptions)
     max_tasks: int = MAX_TASKS
     progress_interval_s: float = 30.0
     log_to_run_dir: bool = True
@@ -71,8 +72,15 @@ def plan(ledger: Ledger, replay: Replay, specs: list[TaskSpec], retry_failed: bo
     for spec in specs:
         if spec.key not in records:
             records[spec.key] = TaskRecord(spec)
-            events.append({"e": "planned", "key": spec.key, "name": spec.name,
-                           "req": spec.request.to_json(), "src": spec.source})
+            events.append(
+                {
+                    "e": "planned",
+                    "key": spec.key,
+                    "name": spec.name,
+                    "req": spec.request.to_json(),
+                    "src": spec.source,
+                }
+            )
     new = len(events)
     for key, rec in list(records.items()):
         if key not in wanted and rec.state is TaskState.PLANNED:
@@ -83,7 +91,12 @@ def plan(ledger: Ledger, replay: Replay, specs: list[TaskSpec], retry_failed: bo
             if rec.state is TaskState.FAILED and rec.key in wanted and not rec.image_errors:
                 events.append({"e": "retry", "key": rec.key, "attempt": rec.attempt + 1})
                 rec.attempt += 1
-                rec.state, rec.unique_id, rec.error, rec.trace_id = TaskState.PLANNED, None, None, None
+                rec.state, rec.unique_id, rec.error, rec.trace_id = (
+                    TaskState.PLANNED,
+                    None,
+                    None,
+                    None,
+                )
                 rec.urls, rec.files = [], {}
     ledger.write_many(events, durable=True)
     return new
@@ -102,9 +115,13 @@ def check_images(run_dir: Path, replay: Replay) -> int:
             redo += len(rec.image_errors)
             rec.image_errors.clear()
             rec.error = None
-        if rec.state in (TaskState.DONE, TaskState.FAILED) and rec.unique_id and (
-            rec.urls or rec.files
-        ) and len(rec.files) < rec.images_expected and not rec.image_errors:
+        if (
+            rec.state in (TaskState.DONE, TaskState.FAILED)
+            and rec.unique_id
+            and (rec.urls or rec.files)
+            and len(rec.files) < rec.images_expected
+            and not rec.image_errors
+        ):
             rec.state = TaskState.SUCCEEDED
     return redo
 
@@ -121,8 +138,11 @@ async def _on_signals(ctx: RunContext) -> None:
                 log.warning("second SIGINT: exiting now; the ledger is valid, run again to resume")
                 logging.shutdown()
                 os._exit(4)
-            log.warning("%s: submitting nothing more, recording what is known "
-                        "(press Ctrl-C again to quit at once)", name)
+            log.warning(
+                "%s: submitting nothing more, recording what is known "
+                "(press Ctrl-C again to quit at once)",
+                name,
+            )
             ctx.request_stop(name)
 
 
@@ -135,8 +155,6 @@ async def run(
     name, specs, manifest_budget = load_tasks(request.manifest, request.max_tasks)
     opts = request.options
     if opts.max_images is None and manifest_budget is not None:
-        from dataclasses import replace
-
         opts = replace(opts, max_images=manifest_budget)
     run_dir = request.out or default_run_dir(name)
     (run_dir / "images").mkdir(parents=True, exist_ok=True)
@@ -145,15 +163,23 @@ async def run(
         ledger = Ledger(run_dir / "ledger.jsonl")
         replay = ledger.open()
         try:
-            return await _run_locked(request, opts, name, specs, run_dir, ledger, replay,
-                                     base_url, credentials)
+            return await _run_locked(
+                request, opts, name, specs, run_dir, ledger, replay, base_url, credentials
+            )
         finally:
             ledger.close()
 
 
 async def _run_locked(
-    request: RunRequest, opts: RunOptions, name: str, specs: list[TaskSpec], run_dir: Path,
-    ledger: Ledger, replay: Replay, base_url: str, credentials: Callable[[], Credentials],
+    request: RunRequest,
+    opts: RunOptions,
+    name: str,
+    specs: list[TaskSpec],
+    run_dir: Path,
+    ledger: Ledger,
+    replay: Replay,
+    base_url: str,
+    credentials: Callable[[], Credentials],
 ) -> int:
     new = plan(ledger, replay, specs, opts.retry_failed)
     clean_partials(run_dir / "images")
@@ -174,10 +200,17 @@ async def _run_locked(
     async with aiohttp.ClientSession(connector=connector) as session:
         client = ApiClient(session, base_url, creds, limiter, timeout_s=opts.timeout_s)
         gate, taken = RequestGate(), replay.known_uids()
-        reconciler = Reconciler(client, gate, taken, settle_s=opts.settle_s,
-                                skew_s=opts.clock_skew_s, max_pages=opts.max_scan_pages)
-        ctx = RunContext(run_dir, ledger, client, limiter, session, records, opts, reconciler,
-                         gate, taken)
+        reconciler = Reconciler(
+            client,
+            gate,
+            taken,
+            settle_s=opts.settle_s,
+            skew_s=opts.clock_skew_s,
+            max_pages=opts.max_scan_pages,
+        )
+        ctx = RunContext(
+            run_dir, ledger, client, limiter, session, records, opts, reconciler, gate, taken
+        )
         ledger.write({"e": "run", "what": "start", "pid": os.getpid()}, durable=True)
         try:
             async with anyio.create_task_group() as tg:
@@ -189,22 +222,36 @@ async def _run_locked(
         except* AuthError as group:
             auth_error = group.exceptions[0]  # type: ignore[assignment]
             log.error("authentication failed: %s; stopping, nothing is lost", auth_error)
-        api = {"calls": limiter.calls, "throttled_40001": limiter.throttles,
-               "final_rate_qps": round(limiter.rate, 3)}
+        api = {
+            "calls": limiter.calls,
+            "throttled_40001": limiter.throttles,
+            "final_rate_qps": round(limiter.rate, 3),
+        }
     # Counters of in-doubt outcomes come from the ledger, which this run extended.
-    from .ledger import read
-
-    replay_after = read(ledger.path)
-    summary = build_summary(name, list(records.values()), replay_after,
-                            stopped=ctx.stop_reason, budget_reached=ctx.budget_reached, api=api)
+    replay_after = read_ledger(ledger.path)
+    summary = build_summary(
+        name,
+        list(records.values()),
+        replay_after,
+        stopped=ctx.stop_reason,
+        budget_reached=ctx.budget_reached,
+        api=api,
+    )
     write_reports(run_dir, summary)
     code = EXIT_AUTH if auth_error is not None else summary["exit_code"]
-    ledger.write({"e": "run", "what": "end", "exit": code, "stopped": ctx.stop_reason},
-                 durable=True)
+    ledger.write(
+        {"e": "run", "what": "end", "exit": code, "stopped": ctx.stop_reason}, durable=True
+    )
     t = summary["tasks"]
-    log.info("finished: %d succeeded, %d failed, %d pending; %d/%d images; exit %d",
-             t["succeeded"], t["failed"], t["pending"], summary["images"]["downloaded"],
-             summary["images"]["expected"], code)
+    log.info(
+        "finished: %d succeeded, %d failed, %d pending; %d/%d images; exit %d",
+        t["succeeded"],
+        t["failed"],
+        t["pending"],
+        summary["images"]["downloaded"],
+        summary["images"]["expected"],
+        code,
+    )
     return code
 
 

@@ -60,14 +60,19 @@ async def _stop_watch(ctx: RunContext, scope: anyio.CancelScope) -> None:
     if ctx.pipeline_done.is_set():
         return
     if not ctx.stopping.is_set():
-        log.warning("deadline reached: submitting nothing more; polling in-flight tasks for "
-                    "up to %.0f s", opts.grace_s)
+        log.warning(
+            "deadline reached: submitting nothing more; polling in-flight tasks for up to %.0f s",
+            opts.grace_s,
+        )
         ctx.request_stop("deadline")
     grace = opts.grace_s if ctx.stop_reason == "deadline" else opts.stop_grace_s
     stopped_at = time.monotonic()
     with anyio.move_on_after(grace):
         await ctx.pipeline_done.wait()
     if not ctx.pipeline_done.is_set():
-        log.warning("%s: stopping now after %.1f s; run again to resume",
-                    ctx.stop_reason, time.monotonic() - stopped_at)
+        log.warning(
+            "%s: stopping now after %.1f s; run again to resume",
+            ctx.stop_reason,
+            time.monotonic() - stopped_at,
+        )
         scope.cancel()

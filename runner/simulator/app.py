@@ -56,6 +56,7 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
     if not request.path.startswith(API_PREFIX):
         return await handler(request)
     state.calls[request.path.removeprefix(API_PREFIX)] += 1
+    state.notify("call", request.path)
     try:
         if state.chance(cfg.reset_rate):
             _drop(request)
@@ -252,9 +253,7 @@ async def create_upload_url(request: web.Request) -> web.Response:
         return envelope(40000, "name: a file name with an extension is required")
     file_id = uuid.UUID(int=state.rng.getrandbits(128), version=4).hex
     key = f"{file_id}/{name.rsplit('/', 1)[-1]}"
-    state.uploads[file_id] = upload = SimUpload(
-        file_id=file_id, key=key, name=name, mime_type=mime
-    )
+    state.uploads[file_id] = upload = SimUpload(file_id=file_id, key=key, name=name, mime_type=mime)
     origin = _origin(request)
     return envelope(
         0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEMO_APP_ID = "sim-app-id"
-DEMO_SECRET_KEY = "sim-secret-key"  # noqa: S105 - the simulator's public demo credential
+DEMO_SECRET_KEY = "sim-secret-key"
 
 
 @dataclass(frozen=True, slots=True)

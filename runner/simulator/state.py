@@ -13,6 +13,7 @@ import random
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,9 +65,15 @@ class SimState:
     rejected_40001: int = 0
     window: collections.deque[float] = field(default_factory=collections.deque)
     file_window: collections.deque[float] = field(default_factory=collections.deque)
+    # Observers of what the server does ("submit", "served", "call"), for tests and the bench.
+    listeners: list[Callable[[str, Any], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.config.seed)
+
+    def notify(self, what: str, detail: Any) -> None:
+        for listener in self.listeners:
+            listener(what, detail)
 
     def chance(self, rate: float) -> bool:
         return rate > 0 and self.rng.random() < rate
@@ -121,10 +128,12 @@ class SimState:
         )
         self.tasks[task.unique_id] = task
         self.submissions.append({"unique_id": task.unique_id, "body": body})
+        self.notify("submit", task)
         return task
 
     def record_served(self, path: str, body: bytes) -> None:
         self.served[path] = hashlib.sha256(body).hexdigest()
+        self.notify("served", path)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -39,8 +39,9 @@ async def download_task(ctx: RunContext, rec: TaskRecord) -> None:
         error = await _download_image(ctx, rec, index)
         if error is not None:
             rec.image_errors[index] = error
-            ctx.ledger.write({"e": "image_failed", "key": rec.key, "i": index, "error": error},
-                             durable=True)
+            ctx.ledger.write(
+                {"e": "image_failed", "key": rec.key, "i": index, "error": error}, durable=True
+            )
             log.warning("task %s image %d: %s", rec.key, index + 1, error)
     settle_images(rec)
     if rec.state is TaskState.DONE:
@@ -63,9 +64,17 @@ async def _download_image(ctx: RunContext, rec: TaskRecord, index: int) -> str |
             else:
                 rec.files[index] = image
                 rec.image_errors.pop(index, None)
-                ctx.ledger.write({"e": "downloaded", "key": rec.key, "i": index,
-                                  "path": image.path, "sha256": image.sha256,
-                                  "size": image.size}, durable=True)
+                ctx.ledger.write(
+                    {
+                        "e": "downloaded",
+                        "key": rec.key,
+                        "i": index,
+                        "path": image.path,
+                        "sha256": image.sha256,
+                        "size": image.size,
+                    },
+                    durable=True,
+                )
                 ctx.stats.counts["images"] += 1
                 return None
         if attempt < ctx.options.download_attempts:
@@ -86,8 +95,16 @@ async def _refresh_urls(ctx: RunContext, rec: TaskRecord) -> None:
     urls = [u for u in raw if isinstance(u, str)] if isinstance(raw, list) else []
     if urls:
         rec.urls = urls[: rec.images_expected]
-        ctx.ledger.write({"e": "finished", "key": rec.key, "uid": rec.unique_id,
-                          "status": "Success", "urls": rec.urls, "trace": trace})
+        ctx.ledger.write(
+            {
+                "e": "finished",
+                "key": rec.key,
+                "uid": rec.unique_id,
+                "status": "Success",
+                "urls": rec.urls,
+                "trace": trace,
+            }
+        )
 
 
 async def fetch(ctx: RunContext, rec: TaskRecord, index: int, url: str) -> ImageFile:
@@ -117,8 +134,9 @@ async def fetch(ctx: RunContext, rec: TaskRecord, index: int, url: str) -> Image
                 raise DownloadError(url, f"body {size:,} of {expected:,} bytes", refreshable=True)
     except (aiohttp.ClientError, TimeoutError) as exc:
         temp.unlink(missing_ok=True)
-        raise DownloadError(url, f"transfer failed: {exc.__class__.__name__}", refreshable=True) \
-            from exc
+        raise DownloadError(
+            url, f"transfer failed: {exc.__class__.__name__}", refreshable=True
+        ) from exc
     except DownloadError:
         temp.unlink(missing_ok=True)
         raise

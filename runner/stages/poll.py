@@ -111,15 +111,29 @@ class Poller:
             submitting = not self._inflow_done
             wake_at = self._heap[0][0] if self._heap else None
             if self._ready:
+                allowed_at = self._next_poll_at(submitting)
                 oldest = self._ready[0][0]
-                worth_it = len(self._ready) >= BATCH or now - oldest >= opts.poll_linger_s
-                allowed_at = self._last_poll + 1.0 / (opts.poll_share * self.ctx.limiter.rate)
-                if not submitting or (worth_it and now >= allowed_at):
+                full = len(self._ready) >= BATCH
+                lingered = not submitting or now - oldest >= opts.poll_linger_s
+                if (full or lingered) and now >= allowed_at:
                     await self._poll_batch()
                     continue
-                later = max(allowed_at, oldest + opts.poll_linger_s)
+                later = allowed_at if (full or lingered) else oldest + opts.poll_linger_s
                 wake_at = later if wake_at is None else min(wake_at, later)
             await self._sleep(None if wake_at is None else max(0.0, wake_at - now))
+
+    def _next_poll_at(self, submitting: bool) -> float:
+        """Spacing between poll calls.
+
+        While submitting, polls take at most `poll_share` of the account's rate.
+        Afterwards every in-flight task is still seen about once per
+        `poll_interval_s`, in as few calls as that allows.
+        """
+        opts = self.ctx.options
+        if submitting:
+            return self._last_poll + 1.0 / (opts.poll_share * self.ctx.limiter.rate)
+        sweeps = max(1, -(-self.in_flight // BATCH))
+        return self._last_poll + opts.poll_interval_s / sweeps
 
     async def _sleep(self, seconds: float | None) -> None:
         with anyio.move_on_after(seconds if seconds is not None else float("inf")):
@@ -161,24 +175,45 @@ class Poller:
         if progress == "Success":
             urls = _urls(item, rec, trace)
             rec.state, rec.urls, rec.finished_at = TaskState.SUCCEEDED, urls, time.time()
-            ctx.ledger.write({"e": "finished", "key": rec.key, "uid": rec.unique_id,
-                              "status": "Success", "urls": urls, "trace": trace})
+            ctx.ledger.write(
+                {
+                    "e": "finished",
+                    "key": rec.key,
+                    "uid": rec.unique_id,
+                    "status": "Success",
+                    "urls": urls,
+                    "trace": trace,
+                }
+            )
             ctx.stats.counts["generated"] += 1
             await self.to_download.send(rec)
         elif progress in FAILED:
             err = str(item.get("err_msg") or progress)[:500]
             rec.state, rec.error = TaskState.FAILED, f"generation failed: {err}"
             rec.trace_id, rec.finished_at = trace, time.time()
-            ctx.ledger.write({"e": "finished", "key": rec.key, "uid": rec.unique_id,
-                              "status": str(progress), "err": err, "trace": trace}, durable=True)
+            ctx.ledger.write(
+                {
+                    "e": "finished",
+                    "key": rec.key,
+                    "uid": rec.unique_id,
+                    "status": str(progress),
+                    "err": err,
+                    "trace": trace,
+                },
+                durable=True,
+            )
             log.warning("task %s (%s) failed: %s [trace_id %s]", rec.key, rec.unique_id, err, trace)
         elif progress in RUNNING:
             self._push(again, entry)
         else:
             entry.unknown += 1
             if entry.unknown == 1:
-                log.warning("task %s: unknown progress_desc %r [trace_id %s]; still polling",
-                            rec.key, progress, trace)
+                log.warning(
+                    "task %s: unknown progress_desc %r [trace_id %s]; still polling",
+                    rec.key,
+                    progress,
+                    trace,
+                )
             if entry.unknown >= MAX_UNKNOWN_POLLS:
                 self._fail(rec, f"progress stayed unknown ({progress!r})", trace)
             else:
@@ -193,11 +228,20 @@ class Poller:
 def _urls(item: dict[str, Any], rec: TaskRecord, trace: str) -> list[str]:
     raw = item.get("output_url")
     if not isinstance(raw, list):
-        log.warning("task %s: output_url is %s, not a list [trace_id %s]",
-                    rec.key, type(raw).__name__, trace)
+        log.warning(
+            "task %s: output_url is %s, not a list [trace_id %s]",
+            rec.key,
+            type(raw).__name__,
+            trace,
+        )
         raw = [raw] if isinstance(raw, str) else []
     urls = [u for u in raw if isinstance(u, str)]
     if len(urls) > rec.images_expected:
-        log.warning("task %s: %d URLs for %d images; keeping the first [trace_id %s]",
-                    rec.key, len(urls), rec.images_expected, trace)
+        log.warning(
+            "task %s: %d URLs for %d images; keeping the first [trace_id %s]",
+            rec.key,
+            len(urls),
+            rec.images_expected,
+            trace,
+        )
     return urls[: rec.images_expected]

@@ -41,8 +41,12 @@ async def feed(
                     break
                 if limit is not None and committed + rec.images_expected > limit:
                     ctx.budget_reached = True
-                    log.warning("budget: %d images submitted; --max-images %d reached, "
-                                "submitting nothing more", committed, limit)
+                    log.warning(
+                        "budget: %d images submitted; --max-images %d reached, "
+                        "submitting nothing more",
+                        committed,
+                        limit,
+                    )
                     break
                 committed += rec.images_expected
                 await send.send(rec)
@@ -59,7 +63,9 @@ async def worker(
                 await to_poll.send(rec)
 
 
-def _event(ctx: RunContext, kind: str, rec: TaskRecord, durable: bool = False, **extra: object) -> None:
+def _event(
+    ctx: RunContext, kind: str, rec: TaskRecord, durable: bool = False, **extra: object
+) -> None:
     ctx.ledger.write({"e": kind, "key": rec.key, **extra}, durable=durable)
 
 
@@ -97,8 +103,15 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
             rec.state, rec.intent_at = TaskState.FAILED, None
             rec.error = f"rejected by the API: {exc.message} (code {exc.code})"
             rec.trace_id = exc.trace_id
-            _event(ctx, "rejected", rec, durable=True, code=exc.code, msg=exc.message,
-                   trace=exc.trace_id)
+            _event(
+                ctx,
+                "rejected",
+                rec,
+                durable=True,
+                code=exc.code,
+                msg=exc.message,
+                trace=exc.trace_id,
+            )
             log.warning("task %s rejected: %s", rec.key, exc)
             return False
         except TransientApiError as exc:

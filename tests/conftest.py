@@ -1,0 +1,119 @@
+"""Shared fixtures: a simulator on a free loopback port, and a way to run manifests."""
+
+from __future__ import annotations
+
+import hashlib
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import retry
+from runner.context import RunOptions
+from runner.credentials import Credentials
+from runner.ledger import read
+from runner.runcmd import RunRequest, run
+from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
+from runner.simulator.images import render_png
+
+FAST_SIM = SimConfig(qps_limit=200.0, queue_s=(0.0, 0.05), gen_s=(0.1, 0.3), upload_ready_s=0.05)
+FAST_RUN = RunOptions(
+    qps=50.0,
+    first_poll_s=0.2,
+    poll_interval_s=0.1,
+    poll_linger_s=0.2,
+    settle_s=0.05,
+    stop_grace_s=1.0,
+)
+DEMO_CREDS = Credentials(app_id=DEMO_APP_ID, secret_key=DEMO_SECRET_KEY, source="test")
+
+
+@pytest.fixture(autouse=True)
+def _instant_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retry, "TESTING", True)
+
+
+@dataclass
+class Harness:
+    tmp: Path
+    sim: RunningSimulator
+
+    def manifest(self, text: str, name: str = "job.yaml") -> Path:
+        path = self.tmp / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    @property
+    def out(self) -> Path:
+        return self.tmp / "out"
+
+    async def run(self, manifest: Path, **options: Any) -> int:
+        request = RunRequest(
+            manifest, self.out, replace(FAST_RUN, **options), progress_interval_s=3600
+        )
+        return await run(request, self.sim.base_url, lambda: DEMO_CREDS)
+
+    def ledger(self) -> Any:
+        return read(self.out / "ledger.jsonl")
+
+    def check_images_intact(self) -> int:
+        """Every recorded image is on disk and byte-identical to what the server renders."""
+        checked = 0
+        for rec in self.ledger().records.values():
+            for index, image in rec.files.items():
+                data = (self.out / image.path).read_bytes()
+                assert hashlib.sha256(data).hexdigest() == image.sha256
+                task = self.sim.state.tasks[rec.unique_id]
+                long_side = task.body["clarity"] // 8
+                expected = render_png(
+                    f"{rec.unique_id}/{index}", task.body["aspect_ratio"], long_side
+                )
+                assert data == expected, f"{image.path} differs from what the server served"
+                checked += 1
+        return checked
+
+
+@pytest.fixture
+async def sim_factory() -> AsyncIterator[Callable[..., Any]]:
+    started: list[RunningSimulator] = []
+
+    async def start(config: SimConfig = FAST_SIM) -> RunningSimulator:
+        sim = RunningSimulator(config)
+        await sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        await sim.stop()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, sim_factory: Callable[..., Any]) -> Harness:
+    return Harness(tmp_path, await sim_factory())
+
+
+async def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Any:
+    """Run `python -m runner ARGS` as a user would; the simulator keeps serving meanwhile."""
+    import os
+    import sys
+
+    import anyio
+
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CHANJING_")}
+    full_env.update(env or {})
+    return await anyio.run_process(
+        [sys.executable, "-m", "runner", *args], env=full_env, cwd=cwd, check=False
+    )
+
+
+def sim_env(sim: RunningSimulator, **extra: str) -> dict[str, str]:
+    return {
+        "CHANJING_APP_ID": DEMO_APP_ID,
+        "CHANJING_SECRET_KEY": DEMO_SECRET_KEY,
+        "CHANJING_OPENAPI_BASE_URL": sim.base_url,
+        **extra,
+    }

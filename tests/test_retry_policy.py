@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from runner import retry
+from runner.errors import AuthError, PermanentApiError, RateLimited, TransientApiError
+from runner.retry import Decision, RetryPolicy, backoff_s, classify, should_retry
+
+
+def test_classification() -> None:
+    assert classify(PermanentApiError("bad", code=40000)) is Decision.GIVE_UP
+    assert classify(PermanentApiError("bad", code=400)) is Decision.GIVE_UP
+    assert classify(RateLimited("slow", code=40001)) is Decision.THROTTLE
+    assert classify(AuthError("no", code=10400)) is Decision.STOP
+    assert classify(TransientApiError("oops", code=50000)) is Decision.RETRY
+
+
+def test_transient_retries_are_bounded_and_permanent_never_retried() -> None:
+    policy = RetryPolicy(max_attempts=3)
+    err = TransientApiError("reset")
+    assert should_retry(err, 1, policy) and should_retry(err, 2, policy)
+    assert not should_retry(err, 3, policy)
+    assert not should_retry(PermanentApiError("bad", code=40000), 1, policy)
+
+
+def test_backoff_is_capped_exponential_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retry, "TESTING", False)
+    p = RetryPolicy(base_s=1.0, cap_s=8.0, jitter=0.5)
+    assert [backoff_s(a, p, rand=1.0) for a in range(1, 7)] == [1, 2, 4, 8, 8, 8]
+    assert backoff_s(3, p, rand=0.0) == 2.0  # at most half taken off by jitter
+    assert backoff_s(3, p) == pytest.approx(3.0, abs=1.0)
+
+
+def test_testing_switch_makes_waits_zero() -> None:
+    assert backoff_s(5) == 0.0  # the autouse fixture turned TESTING on
+
+
+def test_errors_carry_their_trace_id() -> None:
+    err = TransientApiError("internal error", code=50000, trace_id="abc123", endpoint="task/page")
+    assert "abc123" in str(err) and "50000" in str(err) and "task/page" in str(err)
