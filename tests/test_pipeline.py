@@ -157,7 +157,7 @@ async def test_cancelled_run_resumes_without_paying_twice(sim_factory, tmp_path)
 
 
 async def test_a_failed_download_is_fetched_again_from_fresh_urls(sim_factory, tmp_path) -> None:
-    sim = await sim_factory(replace(FAST_SIM, cdn_404_rate=0.5, truncate_rate=0.3, seed=3))
+    sim = await sim_factory(replace(FAST_SIM, cdn_404_rate=0.3, truncate_rate=0.2, seed=3))
     h = Harness(tmp_path, sim)
 
     code = await h.run(

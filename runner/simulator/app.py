@@ -57,17 +57,19 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
         return await handler(request)
     state.calls[request.path.removeprefix(API_PREFIX)] += 1
     state.notify("call", request.path)
+    body = await request.read()
+    who = (request.method, request.path, request.query_string, hashlib.sha256(body).hexdigest())
     try:
-        if state.chance(cfg.reset_rate):
+        if state.chance(cfg.reset_rate, "reset", *who):
             _drop(request)
-        if state.chance(cfg.html_502_rate):
+        if state.chance(cfg.html_502_rate, "502", *who):
             return web.Response(
                 status=502,
                 text="<html><head><title>502 Bad Gateway</title></head>"
                 "<body><center><h1>502 Bad Gateway</h1></center></body></html>",
                 content_type="text/html",
             )
-        if state.chance(cfg.slow_rate):
+        if state.chance(cfg.slow_rate, "slow", *who):
             await asyncio.sleep(cfg.slow_s)
         now = time.monotonic()
         if request.path in FILE_PATHS and not state.admit_file(now):
@@ -78,7 +80,7 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
             request.headers.get("access_token")
         ):
             return envelope(10400, "AccessToken verification failed")
-        if state.chance(cfg.error_50000_rate):
+        if state.chance(cfg.error_50000_rate, "50000", *who):
             return envelope(50000, "internal error")
         return await handler(request)
     except DropConnection:
@@ -117,7 +119,7 @@ async def submit(request: web.Request) -> web.Response:
     if problem is not None:
         return envelope(40000, problem)
     task = state.create_task(body)
-    if state.chance(state.config.lost_submit_rate):
+    if state.chance(state.config.lost_submit_rate, "lost", json.dumps(body, sort_keys=True)):
         _drop(request)
     return envelope(0, "success", task.unique_id)
 
@@ -225,14 +227,14 @@ async def cdn_image(request: web.Request) -> web.StreamResponse:
         or version != str(task.url_version)
     ):
         raise web.HTTPNotFound
-    if state.chance(state.config.cdn_404_rate):
+    if state.chance(state.config.cdn_404_rate, "404", request.path):
         task.url_version += 1  # this URL has "expired"; the task now lists a fresh one
         raise web.HTTPNotFound
     cfg = state.config
     long_side = cfg.image_long_side_px or task.body.get("clarity", 2048) // 8
     data = render_png(f"{task.unique_id}/{index}", task.body.get("aspect_ratio", "1:1"), long_side)
     state.record_served(request.path, data)
-    if state.chance(cfg.truncate_rate):
+    if state.chance(cfg.truncate_rate, "truncate", request.path):
         response = web.StreamResponse(headers={"Content-Type": "image/png"})
         response.content_length = len(data)
         await response.prepare(request)
@@ -251,7 +253,7 @@ async def create_upload_url(request: web.Request) -> web.Response:
     mime, _ = mimetypes.guess_type(name)
     if "." not in name or mime is None:
         return envelope(40000, "name: a file name with an extension is required")
-    file_id = uuid.UUID(int=state.rng.getrandbits(128), version=4).hex
+    file_id = state.new_id("file", name).replace("-", "")
     key = f"{file_id}/{name.rsplit('/', 1)[-1]}"
     state.uploads[file_id] = upload = SimUpload(file_id=file_id, key=key, name=name, mime_type=mime)
     origin = _origin(request)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import random
 import secrets
 import time
 import uuid
@@ -54,7 +53,6 @@ class SimUpload:
 @dataclass
 class SimState:
     config: SimConfig
-    rng: random.Random = field(init=False)
     tasks: dict[str, SimTask] = field(default_factory=dict)
     submissions: list[dict[str, Any]] = field(default_factory=list)
     served: dict[str, str] = field(default_factory=dict)  # CDN path -> sha256 of full body
@@ -63,20 +61,39 @@ class SimState:
     upload_puts: list[str] = field(default_factory=list)  # sha256 of each uploaded body
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
     rejected_40001: int = 0
+    _draws: collections.Counter[tuple[object, ...]] = field(default_factory=collections.Counter)
     window: collections.deque[float] = field(default_factory=collections.deque)
     file_window: collections.deque[float] = field(default_factory=collections.deque)
     # Observers of what the server does ("submit", "served", "call"), for tests and the bench.
     listeners: list[Callable[[str, Any], None]] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.config.seed)
-
     def notify(self, what: str, detail: Any) -> None:
         for listener in self.listeners:
             listener(what, detail)
 
-    def chance(self, rate: float) -> bool:
-        return rate > 0 and self.rng.random() < rate
+    def draw(self, *identity: object) -> float:
+        """A number in [0, 1) that depends only on the seed and what is asked.
+
+        The n-th draw for the same identity (a fault and a request, say) is the
+        n-th number of its own sequence, so a seed reproduces the same faults
+        and timings for the same requests however concurrent tasks interleave.
+        """
+        self._draws[identity] += 1
+        text = f"{self.config.seed}|{identity!r}|{self._draws[identity]}"
+        digest = hashlib.sha256(text.encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    def chance(self, rate: float, *identity: object) -> bool:
+        return rate > 0 and self.draw(*identity) < rate
+
+    def uniform(self, low: float, high: float, *identity: object) -> float:
+        return low + (high - low) * self.draw(*identity)
+
+    def new_id(self, *identity: object) -> str:
+        bits = int(self.draw("id", *identity) * 2**64) << 64 | int(
+            self.draw("id2", *identity) * 2**64
+        )
+        return str(uuid.UUID(int=bits, version=4))
 
     # --- rate limits -------------------------------------------------------
     def admit(self, now_mono: float) -> bool:
@@ -115,16 +132,16 @@ class SimState:
 
     # --- tasks -------------------------------------------------------------
     def create_task(self, body: dict[str, Any]) -> SimTask:
-        cfg = self.config
+        cfg, fp = self.config, _fingerprint(body)
         task = SimTask(
             id=len(self.tasks) + 1,
-            unique_id=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            unique_id=self.new_id("task", fp),
             body=body,
             created_wall=time.time(),
             created_mono=time.monotonic(),
-            queue_s=self.rng.uniform(*cfg.queue_s),
-            gen_s=self.rng.uniform(*cfg.gen_s),
-            fails=self.chance(cfg.fail_rate),
+            queue_s=self.uniform(*cfg.queue_s, "queue", fp),
+            gen_s=self.uniform(*cfg.gen_s, "gen", fp),
+            fails=self.chance(cfg.fail_rate, "fail", fp),
         )
         self.tasks[task.unique_id] = task
         self.submissions.append({"unique_id": task.unique_id, "body": body})
@@ -145,3 +162,7 @@ class SimState:
             "uploads": len(self.upload_puts),
             "served": len(self.served),
         }
+
+
+def _fingerprint(body: Any) -> str:
+    return hashlib.sha256(repr(body).encode()).hexdigest()[:16]
