@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="allowed clock difference with the API when looking up lost submits",
     )
     r.add_argument(
+        "--settle",
+        type=_positive(float),
+        default=2.0,
+        metavar="SECONDS",
+        help="wait before looking up a submit whose answer was lost (default 2)",
+    )
+    r.add_argument(
         "--timeout",
         type=_positive(float),
         default=30.0,
@@ -199,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
         first_poll_s=args.first_poll,
         poll_interval_s=args.poll_interval,
         clock_skew_s=args.clock_skew,
+        settle_s=args.settle,
         timeout_s=args.timeout,
         retry_failed=args.retry_failed,
     )

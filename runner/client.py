@@ -24,7 +24,7 @@ from .errors import ApiError, AuthError, PermanentApiError, RateLimited, Transie
 from .limiter import AccountLimiter
 
 log = logging.getLogger("runner.api")
-TOKEN_MARGIN_S = 300.0  # refresh this long before the token expires
+TOKEN_MARGIN_S = 300.0  # refresh this long before the token expires (a fifth of a short life)
 MAX_THROTTLED_RETRIES = 10_000  # a 40001 is "not executed"; the limiter does the slowing
 
 
@@ -48,13 +48,14 @@ class ApiClient:
         self._creds = credentials
         self._token = credentials.access_token
         self._expiry = credentials.expire_in
+        self._margin_s = TOKEN_MARGIN_S
         self._token_lock = anyio.Lock()
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.transient_errors = 0
 
     # --- tokens ------------------------------------------------------------
     async def _current_token(self) -> str:
-        if self._token and (not self._expiry or time.time() < self._expiry - TOKEN_MARGIN_S):
+        if self._token and (not self._expiry or time.time() < self._expiry - self._margin_s):
             return self._token
         return await self._refresh(self._token)
 
@@ -75,8 +76,7 @@ class ApiClient:
                 raise AuthError("access_token answer has no token", trace_id=answer.trace_id)
             register_secret(data["access_token"])
             self._token = data["access_token"]
-            expire = data.get("expire_in")
-            self._expiry = float(expire) if isinstance(expire, int | float) else 0.0
+            self._expiry, self._margin_s = token_expiry(data.get("expire_in"), time.time())
             log.info("access token refreshed [trace_id %s]", answer.trace_id)
             return self._token
 
@@ -205,6 +205,19 @@ class ApiClient:
     ) -> Answer:
         """Any other endpoint, with the safe retries."""
         return await self._with_retries(method, path, body, params)
+
+
+def token_expiry(expire_in: object, now: float) -> tuple[float, float]:
+    """Absolute expiry and refresh margin from an access_token answer.
+
+    The vendor documents `expire_in` as a unix timestamp; a small number can
+    only be a lifetime in seconds, and is read as one rather than as a token
+    that expired in 1970 (which would refresh before every call).
+    """
+    if not isinstance(expire_in, int | float) or isinstance(expire_in, bool) or expire_in <= 0:
+        return 0.0, TOKEN_MARGIN_S
+    expiry = float(expire_in) if expire_in > 1_000_000_000 else now + float(expire_in)
+    return expiry, min(TOKEN_MARGIN_S, max(0.0, expiry - now) / 5)
 
 
 def _parse(path: str, status: int, ctype: str, raw: bytes) -> Answer:

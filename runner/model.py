@@ -40,15 +40,17 @@ class Request:
     model_code: str = DEFAULT_MODEL
 
     def body(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "ref_prompt": self.prompt,
             "creation_type": 3,
             "model_code": self.model_code,
-            "ref_img_url": list(self.ref_images),
             "aspect_ratio": self.aspect_ratio,
             "clarity": self.clarity,
             "number_of_images": self.number_of_images,
         }
+        if self.ref_images:  # optional in the API; an empty list is not sent
+            body["ref_img_url"] = list(self.ref_images)
+        return body
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -157,13 +157,35 @@ async def test_cancelled_run_resumes_without_paying_twice(sim_factory, tmp_path)
 
 
 async def test_a_failed_download_is_fetched_again_from_fresh_urls(sim_factory, tmp_path) -> None:
-    sim = await sim_factory(replace(FAST_SIM, cdn_404_rate=0.3, truncate_rate=0.2, seed=3))
+    # The first two fetches of every image fail: a 404 (the URL expired), then a short body.
+    sim = await sim_factory(replace(FAST_SIM, cdn_fail_first=2))
     h = Harness(tmp_path, sim)
 
     code = await h.run(
-        h.manifest("tasks:\n  - prompt: p\n    repeat: 6\n    number_of_images: 2\n")
+        h.manifest("tasks:\n  - prompt: p\n    repeat: 3\n    number_of_images: 2\n")
     )
 
     assert code == 0
-    assert h.check_images_intact() == 12
-    assert sim.state.calls["ai_creation/task"] > 0  # re-queried for fresh URLs
+    assert h.check_images_intact() == 6
+    assert sim.state.calls["ai_creation/task"] >= 6  # re-queried for fresh URLs
+    assert not list((h.out / "images").glob(".*"))  # no partial file left behind
+
+
+async def test_an_image_that_keeps_failing_is_marked_failed_then_fetched_on_resume(
+    sim_factory, tmp_path
+) -> None:
+    sim = await sim_factory(replace(FAST_SIM, cdn_fail_first=100))
+    h = Harness(tmp_path, sim)
+    manifest = h.manifest("tasks: [a, b]\n")
+
+    assert await h.run(manifest, download_attempts=3) == 1
+
+    summary = orjson.loads((h.out / "summary.json").read_bytes())
+    assert summary["tasks"]["failed"] == 2
+    assert all("after 3 attempts" in i["error"] for i in summary["items"])
+    assert sum(sim.state.cdn_fetches.values()) == 6  # bounded
+
+    sim.state.config = replace(sim.state.config, cdn_fail_first=0)  # the CDN recovers
+    assert await h.run(manifest) == 0
+    assert len(sim.state.submissions) == 2  # paid once; only the images were fetched again
+    assert h.check_images_intact() == 2

@@ -69,8 +69,7 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
                 "<body><center><h1>502 Bad Gateway</h1></center></body></html>",
                 content_type="text/html",
             )
-        if state.chance(cfg.slow_rate, "slow", *who):
-            await asyncio.sleep(cfg.slow_s)
+        slow = state.chance(cfg.slow_rate, "slow", *who)
         now = time.monotonic()
         if request.path in FILE_PATHS and not state.admit_file(now):
             return envelope(40001, "file endpoints: 30 requests a minute exceeded")
@@ -82,7 +81,10 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
             return envelope(10400, "AccessToken verification failed")
         if state.chance(cfg.error_50000_rate, "50000", *who):
             return envelope(50000, "internal error")
-        return await handler(request)
+        response = await handler(request)
+        if slow:  # the work is done; only the answer is late (a client may give up on it)
+            await asyncio.sleep(cfg.slow_s)
+        return response
     except DropConnection:
         # The transport is already closed; aiohttp has nothing left to write to.
         return web.Response(status=499)
@@ -227,6 +229,11 @@ async def cdn_image(request: web.Request) -> web.StreamResponse:
         or version != str(task.url_version)
     ):
         raise web.HTTPNotFound
+    state.cdn_fetches[(task.unique_id, index)] += 1
+    forced = state.cdn_fetches[(task.unique_id, index)] <= state.config.cdn_fail_first
+    if forced and state.cdn_fetches[(task.unique_id, index)] % 2 == 1:
+        task.url_version += 1
+        raise web.HTTPNotFound
     if state.chance(state.config.cdn_404_rate, "404", request.path):
         task.url_version += 1  # this URL has "expired"; the task now lists a fresh one
         raise web.HTTPNotFound
@@ -234,7 +241,7 @@ async def cdn_image(request: web.Request) -> web.StreamResponse:
     long_side = cfg.image_long_side_px or task.body.get("clarity", 2048) // 8
     data = render_png(f"{task.unique_id}/{index}", task.body.get("aspect_ratio", "1:1"), long_side)
     state.record_served(request.path, data)
-    if state.chance(cfg.truncate_rate, "truncate", request.path):
+    if forced or state.chance(cfg.truncate_rate, "truncate", request.path):
         response = web.StreamResponse(headers={"Content-Type": "image/png"})
         response.content_length = len(data)
         await response.prepare(request)

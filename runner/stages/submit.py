@@ -23,6 +23,10 @@ from ..model import TaskRecord, TaskState
 log = logging.getLogger("runner.submit")
 
 
+class _Stopped(Exception):
+    """Raised from the pre-send hook when the run stopped while we waited for a slot."""
+
+
 async def feed(
     ctx: RunContext, planned: Iterable[TaskRecord], send: ObjectSendStream[TaskRecord]
 ) -> None:
@@ -82,6 +86,8 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
 
         def on_send() -> None:
             nonlocal sent
+            if ctx.stopping.is_set():
+                raise _Stopped  # the limiter let us through after a stop: send nothing
             sent = True
             rec.state, rec.intent_at = TaskState.IN_DOUBT, round(time.time(), 3)
             _event(ctx, "intent", rec, durable=True, attempt=rec.attempt, t=rec.intent_at)
@@ -89,6 +95,8 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
         try:
             async with ctx.gate.submitting(fingerprint):
                 answer = await ctx.client.submit(body, on_send)
+        except _Stopped:
+            return False
         except RateLimited:
             ctx.limiter.throttled()
             ctx.stats.counts["throttled"] += 1
