@@ -1,0 +1,133 @@
+"""kill -9 at seeded random moments, with faults on: never pay twice, never lose an image."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import pytest
+
+from runner.expand import expand
+from runner.ledger import read
+from runner.manifest import load_manifest
+from runner.model import TaskState
+
+from .conftest import FAST_SIM, Harness, sim_env
+
+CHAOS_SIM = replace(
+    FAST_SIM,
+    gen_s=(0.3, 1.0),
+    lost_submit_rate=0.15,
+    reset_rate=0.05,
+    error_50000_rate=0.05,
+    html_502_rate=0.03,
+    slow_rate=0.03,
+    slow_s=1.5,
+    truncate_rate=0.1,
+    cdn_404_rate=0.05,
+    token_lifetime_s=3.0,
+    seed=int(os.environ.get("CHAOS_SEED", "424242")),  # vary it by hand to hunt for bugs
+)
+MANIFEST = """
+name: chaos
+tasks:
+  - {prompt: twin, repeat: 4}
+  - prompt: "sweep {n}"
+    matrix: {n: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60]}
+  - {prompt: pair, number_of_images: 2, repeat: 3}
+  - {prompt: wide, aspect_ratio: "16:9", repeat: 3}
+  - {prompt: big, clarity: 4096}
+  - {prompt: small, clarity: 1024, number_of_images: 3}
+  - another
+  - and another
+"""
+ARGS = [
+    "--qps",
+    "40",
+    "--first-poll",
+    "0.3",
+    "--poll-interval",
+    "0.2",
+    "--timeout",
+    "1",
+    "--settle",
+    "0.3",
+    "--progress-every",
+    "60",
+]
+
+
+async def start(h: Harness, manifest: Path) -> anyio.abc.Process:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CHANJING_")},
+        **sim_env(h.sim),
+    }
+    with (h.tmp / "stderr.txt").open("ab") as log:
+        return await anyio.open_process(
+            [sys.executable, "-m", "runner", "run", str(manifest), "--out", str(h.out), *ARGS],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
+@pytest.mark.slow
+async def test_kill_9_at_random_moments_then_resume(sim_factory, tmp_path: Path) -> None:
+    h = Harness(tmp_path, await sim_factory(CHAOS_SIM))
+    manifest = h.manifest(MANIFEST)
+    specs = expand(load_manifest(manifest))
+    rng = random.Random(CHAOS_SIM.seed)
+    calls = [0]
+    h.sim.state.listeners.append(lambda what, _: calls.__setitem__(0, calls[0] + (what == "call")))
+
+    kills = 0
+    for _ in range(6):
+        target = calls[0] + rng.randint(3, 25)
+        hit = anyio.Event()
+
+        def check(what: str, _: object, target: int = target, hit: anyio.Event = hit) -> None:
+            if what == "call" and calls[0] >= target:
+                hit.set()
+
+        h.sim.state.listeners.append(check)
+        proc = await start(h, manifest)
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+
+                async def ended(proc: anyio.abc.Process = proc) -> None:
+                    await proc.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(ended)
+                await hit.wait()
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+                tg.cancel_scope.cancel()
+            await proc.wait()
+        await proc.aclose()
+        h.sim.state.listeners.remove(check)
+
+    proc = await start(h, manifest)
+    with anyio.fail_after(120):
+        code = await proc.wait()
+    await proc.aclose()
+
+    assert kills >= 5
+    assert code == 0, (tmp_path / "stderr.txt").read_text()[-3000:]
+    # From the server's own records: one task per manifest task, no more.
+    expected = Counter(s.request.prompt for s in specs)
+    created = Counter(s["body"]["ref_prompt"] for s in h.sim.state.submissions)
+    assert created == expected
+    replay = read(h.out / "ledger.jsonl")
+    assert replay.bad_lines == 0
+    uids = [r.unique_id for r in replay.records.values()]
+    assert all(r.state is TaskState.DONE for r in replay.records.values())
+    assert len(set(uids)) == len(specs) and set(uids) == set(h.sim.state.tasks)
+    assert h.check_images_intact() == sum(s.request.number_of_images for s in specs)
