@@ -40,14 +40,14 @@ name: chaos
 tasks:
   - {prompt: twin, repeat: 4}
   - prompt: "sweep {n}"
-    matrix: {n: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60]}
+    matrix: {n: [%s]}
   - {prompt: pair, number_of_images: 2, repeat: 3}
   - {prompt: wide, aspect_ratio: "16:9", repeat: 3}
   - {prompt: big, clarity: 4096}
   - {prompt: small, clarity: 1024, number_of_images: 3}
   - another
   - and another
-"""
+""" % ", ".join(str(n) for n in range(1, 61))
 ARGS = [
     "--qps",
     "40",
