@@ -40,14 +40,14 @@ name: chaos
 tasks:
   - {prompt: twin, repeat: 4}
   - prompt: "sweep {n}"
-    matrix: {n: [%s]}
+    matrix: {n: [SWEEP]}
   - {prompt: pair, number_of_images: 2, repeat: 3}
   - {prompt: wide, aspect_ratio: "16:9", repeat: 3}
   - {prompt: big, clarity: 4096}
   - {prompt: small, clarity: 1024, number_of_images: 3}
   - another
   - and another
-""" % ", ".join(str(n) for n in range(1, 61))
+""".replace("SWEEP", ", ".join(str(n) for n in range(1, 61)))
 ARGS = [
     "--qps",
     "40",
