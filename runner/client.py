@@ -93,6 +93,7 @@ class ApiClient:
     ) -> Answer:
         headers = {"access_token": await self._current_token()} if authed else {}
         await self.limiter.acquire()
+        sent_at = self.limiter.clock()
         if on_send is not None:
             on_send()
         url = self.base_url + path
@@ -115,7 +116,16 @@ class ApiClient:
             raise TransientApiError(
                 f"no answer: {exc.__class__.__name__} {redact(str(exc))}".strip(), endpoint=path
             ) from exc
-        return _parse(path, status, ctype, raw)
+        try:
+            answer = _parse(path, status, ctype, raw)
+        except RateLimited as exc:
+            exc.sent_at = sent_at
+            raise
+        except ApiError:
+            self.limiter.accepted()  # refused, but the call counted against the window
+            raise
+        self.limiter.accepted()
+        return answer
 
     async def _with_retries(
         self,
@@ -130,8 +140,8 @@ class ApiClient:
         while True:
             try:
                 return await self._send(method, path, body, params, authed=authed)
-            except RateLimited:
-                self.limiter.throttled()
+            except RateLimited as exc:
+                self.limiter.throttled(exc.sent_at)
                 throttled += 1
                 if throttled > MAX_THROTTLED_RETRIES:
                     raise

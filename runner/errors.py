@@ -76,7 +76,7 @@ class PermanentApiError(ApiError):
 
 
 class RateLimited(ApiError):
-    pass
+    sent_at: float | None = None  # when the refused call left (limiter clock)
 
 
 class AuthError(ApiError):

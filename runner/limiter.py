@@ -61,15 +61,23 @@ class AccountLimiter:
         return self.controller.rate
 
     async def acquire(self) -> None:
-        # A 40001 may extend the pause while we sleep: look again after each nap.
-        while (wait := self.controller.pause_until - self.clock()) > 0:  # noqa: ASYNC110
-            await anyio.sleep(wait)
-        self._bucket.set_rate(self.controller.current(self.clock()))
-        await self._bucket.acquire()
+        while True:
+            # A 40001 may extend the pause while we sleep: look again after each nap.
+            while (wait := self.controller.pause_until - self.clock()) > 0:  # noqa: ASYNC110
+                await anyio.sleep(wait)
+            self._bucket.set_rate(self.controller.current(self.clock()))
+            await self._bucket.acquire()
+            # Callers queued in the bucket when a pause began must not leave during
+            # it, nor all at once when it ends: wait it out, then queue again.
+            if self.controller.pause_until <= self.clock():
+                break
         self.calls += 1
 
-    def throttled(self) -> None:
-        self.controller.on_throttled(self.clock())
+    def accepted(self) -> None:
+        self.controller.on_accepted(self.clock())
+
+    def throttled(self, sent_at: float | None = None) -> None:
+        self.controller.on_throttled(self.clock(), sent_at)
         self._bucket.set_rate(self.controller.rate)
 
     async def __aenter__(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import pytest
 
 from runner.ratecontrol import AimdPolicy, RateController
@@ -17,17 +19,28 @@ def test_starts_at_the_configured_rate_and_never_exceeds_it() -> None:
 
 def test_40001_cuts_pauses_and_echoes_count_once() -> None:
     c = RateController(20.0, now=0.0)
-    c.on_throttled(1.0)
+    c.on_throttled(1.0, sent_at=0.99)
     assert c.rate == pytest.approx(20.0 * P.decrease)
-    assert c.pause_until == pytest.approx(1.0 + P.pause_s)
-    c.on_throttled(1.0 + P.echo_s / 2)  # a request that left before the cut
+    assert c.pause_until == pytest.approx(1.0 + P.min_pause_s)
+    c.on_throttled(1.05, sent_at=0.995)  # it left before the cut: no second cut
     assert c.rate == pytest.approx(20.0 * P.decrease)
-    assert c.throttles == 2
+    c.on_throttled(2.0, sent_at=1.9)  # sent after the cut: the rate is still too high
+    assert c.rate == pytest.approx(20.0 * P.decrease**2)
+    assert c.throttles == 3
+
+
+def test_a_40001_cuts_straight_to_what_the_server_accepted() -> None:
+    c = RateController(40.0, now=0.0)
+    for i in range(40):  # for two seconds the server took 20 calls a second
+        c.on_accepted(0.025 + i * 0.05)
+    c.on_throttled(2.0)
+    assert c.trip_rate == 20.0
+    assert c.rate == pytest.approx(P.near * 20.0)
 
 
 def test_climbs_fast_below_the_trip_rate_then_probes_slowly() -> None:
     c = RateController(40.0, now=0.0)
-    c.on_throttled(0.0)  # tripped at 40
+    c.on_throttled(0.0)  # tripped at 40 (nothing measured: the multiplicative cut)
     c.on_throttled(2.0)  # and again at 34: the real limit is lower
     assert c.trip_rate == pytest.approx(34.0)
     t = 2.0
@@ -36,35 +49,68 @@ def test_climbs_fast_below_the_trip_rate_then_probes_slowly() -> None:
     fast_s = t - 2.0
     assert fast_s <= 3.0  # back near the trip rate within a few seconds
     assert c.current(t) == pytest.approx(P.near * 34.0)
-    # now +1% of the trip rate per probe interval
-    assert c.current(t + P.probe_interval_s) == pytest.approx(P.near * 34.0 + 0.34)
+    # now +1% of the configured rate per probe interval
+    assert c.current(t + P.probe_interval_s) == pytest.approx(P.near * 34.0 + 0.4)
+
+
+class SlidingWindowServer:
+    """Accepts at most `limit` calls in any one second; rejected calls do not count."""
+
+    def __init__(self, limit: int):
+        self.limit, self.window = limit, deque()
+
+    def admit(self, t: float) -> bool:
+        while self.window and self.window[0] <= t - 1.0:
+            self.window.popleft()
+        if len(self.window) >= self.limit:
+            return False
+        self.window.append(t)
+        return True
+
+
+def drive(c: RateController, server: SlidingWindowServer, seconds: float) -> tuple[int, int, list]:
+    """Calls paced at the controller's rate for `seconds`; (calls, rejected, accepted times)."""
+    t, calls, rejected, accepted = 0.0, 0, 0, []
+    while t < seconds:
+        t = max(t + 1.0 / c.current(t), c.pause_until)
+        calls += 1
+        if server.admit(t):
+            c.on_accepted(t)
+            accepted.append(t)
+        else:
+            rejected += 1
+            c.on_throttled(t, sent_at=t)
+    return calls, rejected, accepted
 
 
 def test_settles_under_a_server_limit_below_the_configured_rate() -> None:
-    """--qps 40 against a server that accepts 20 calls a second, for ten minutes.
-
-    Each 10 ms step sends rate x 10 ms calls; the server rejects what is over its limit.
-    """
+    """--qps 40 against a server that accepts 20 calls a second, for ten minutes."""
     c = RateController(40.0, now=0.0)
-    limit, dt = 20.0, 0.01
-    calls = rejected = owed = 0.0
-    accepted_late = 0.0
-    for step in range(60_000):
-        t = step * dt
-        if t < c.pause_until:
-            continue
-        rate = c.current(t)
-        calls += rate * dt
-        owed += max(0.0, rate - limit) * dt
-        if t >= 300.0:
-            accepted_late += min(rate, limit) * dt
-        while owed >= 1.0:
-            owed -= 1.0
-            rejected += 1
-            c.on_throttled(t)
-    assert rejected / calls < 0.02, (rejected, calls)
-    assert accepted_late / 300.0 > 0.93 * limit  # close to the ceiling, not far under it
-    assert c.current(600.0) <= limit * 1.02
+    calls, rejected, accepted = drive(c, SlidingWindowServer(20), 600.0)
+    assert rejected / calls < 0.01, (rejected, calls)
+    late = [t for t in accepted if t >= 60.0]
+    assert len(late) / 540.0 > 0.96 * 20  # close to the ceiling, not far under it
+    assert c.current(600.0) <= 20.0 * 1.02
+
+
+def test_a_40001_pauses_until_the_burst_leaves_the_window() -> None:
+    c = RateController(40.0, now=0.0)
+    for i in range(20):  # 20 calls in half a second, then refused
+        c.on_accepted(i * 0.025)
+    c.on_throttled(0.5, sent_at=0.5)
+    assert c.rate == pytest.approx(P.near * 20.0)
+    assert c.pause_until == pytest.approx(1.0)  # the first of them leaves the window then
+
+
+def test_recovers_when_the_account_had_a_busy_moment() -> None:
+    """Another client used most of the budget for a moment; we come back to the ceiling."""
+    c = RateController(20.0, now=0.0)
+    c.on_accepted(0.0)
+    c.on_accepted(0.05)
+    c.on_throttled(0.1)  # only 2 of ours in the window: our share, for now
+    assert c.rate == pytest.approx(P.near * 2.0)
+    _, _, accepted = drive(c, SlidingWindowServer(20), 60.0)
+    assert len([t for t in accepted if t >= 50.0]) / 10.0 > 0.95 * 20
 
 
 def test_invalid_rate() -> None:

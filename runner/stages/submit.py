@@ -97,8 +97,8 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
                 answer = await ctx.client.submit(body, on_send)
         except _Stopped:
             return False
-        except RateLimited:
-            ctx.limiter.throttled()
+        except RateLimited as exc:
+            ctx.limiter.throttled(exc.sent_at)
             ctx.stats.counts["throttled"] += 1
             _not_sent(ctx, rec, "40001")
             attempt -= 1  # not executed: costs time, not an attempt

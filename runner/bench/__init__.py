@@ -1,0 +1,1 @@
+"""`make bench`: throughput at the QPS ceiling, two baselines, and scale figures."""

@@ -1,0 +1,226 @@
+"""`python -m runner.bench` (`make bench`): how close to the QPS ceiling we run.
+
+Starts the simulator with a QPS limit L and generation times drawn from a
+range, runs N tasks with our runner (a subprocess, as users run it), then the
+same work the two baseline ways on fresh simulators, and prints one table.
+`--scale` adds the 100,000-task figures (plan time, replay time, RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from ..simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
+from . import baselines, scale
+
+
+@dataclass
+class Figures:
+    label: str
+    tasks: int
+    wall_s: float
+    calls: int
+    rejected: int
+    rss_mb: float | None = None
+    cpu_s: float | None = None
+    note: str = ""
+
+
+def write_manifest(folder: Path, n: int) -> Path:
+    path = folder / "bench.yaml"
+    lines = ["name: bench", "tasks:"]
+    ratios = ["1:1", "9:16", "16:9", "3:4", "4:3"]
+    lines += [
+        f'  - {{prompt: "bench task {i}", aspect_ratio: "{ratios[i % 5]}"}}' for i in range(n)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def sim_config(args: argparse.Namespace) -> SimConfig:
+    return SimConfig(
+        qps_limit=args.limit,
+        gen_s=(args.gen_min, args.gen_max),
+        queue_s=(0.0, 0.0),
+        image_long_side_px=48,
+        count_rejected=args.count_rejected,
+        seed=args.seed,
+    )
+
+
+async def run_ours(args: argparse.Namespace, qps: float, folder: Path) -> Figures:
+    manifest = write_manifest(folder, args.tasks)
+    out = folder / f"out-{qps:g}"
+    async with RunningSimulator(sim_config(args)) as sim:
+        env = {
+            **os.environ,
+            "CHANJING_APP_ID": DEMO_APP_ID,
+            "CHANJING_SECRET_KEY": DEMO_SECRET_KEY,
+            "CHANJING_OPENAPI_BASE_URL": sim.base_url,
+        }
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        cmd = [
+            sys.executable,
+            "-m",
+            "runner",
+            "run",
+            str(manifest),
+            "--out",
+            str(out),
+            "--qps",
+            f"{qps:g}",
+            "--poll-interval",
+            "1",
+            "--quiet",
+            *args.runner_args,
+        ]
+        proc = await anyio.run_process(
+            cmd, env=env, check=False, stdout=subprocess.DEVNULL, stderr=None
+        )
+        wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            raise SystemExit(f"our runner exited {proc.returncode}")
+        stats = sim.state.stats()
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Figures(
+        f"seedream-batch --qps {qps:g}",
+        args.tasks,
+        wall,
+        stats["total_calls"],
+        stats["rejected_40001"],
+        rss_mb=after.ru_maxrss / 1024,
+        cpu_s=cpu,
+    )
+
+
+async def run_baseline(args: argparse.Namespace, which: str, sample: int) -> Figures:
+    bodies = [
+        {
+            "ref_prompt": f"bench task {i}",
+            "creation_type": 3,
+            "model_code": "doubao-seedream-4.0",
+            "aspect_ratio": "1:1",
+            "clarity": 2048,
+            "number_of_images": 1,
+        }
+        for i in range(sample)
+    ]
+    async with RunningSimulator(sim_config(args)) as sim:
+        if which == "vendor":
+            wall, _ = await baselines.vendor_sequential(sim.base_url, bodies, args.limit)
+            label = "(a) vendor's way, one at a time"
+        else:
+            wall, _ = await baselines.naive_parallel(sim.base_url, bodies, args.limit)
+            label = "(b) parallel, polls each task alone"
+        stats = sim.state.stats()
+    scale_up = args.tasks / sample
+    note = f"measured on {sample} tasks, scaled x{scale_up:g}" if sample < args.tasks else ""
+    return Figures(
+        label,
+        args.tasks,
+        wall * scale_up,
+        round(stats["total_calls"] * scale_up),
+        round(stats["rejected_40001"] * scale_up),
+        note=note,
+    )
+
+
+def ideal_s(args: argparse.Namespace) -> float:
+    """What the limit allows: every unavoidable call at L a second, then the last generation."""
+    calls: int = args.tasks + math.ceil(args.tasks / 50) + 1
+    return calls / float(args.limit) + float(args.gen_max)
+
+
+def table(args: argparse.Namespace, rows: list[Figures], ours: Figures) -> str:
+    ideal = ideal_s(args)
+    head = (
+        f"N={args.tasks} tasks, server limit L={args.limit:g} qps, generation "
+        f"{args.gen_min:g}-{args.gen_max:g} s; ideal {ideal:.1f} s "
+        f"({args.tasks + math.ceil(args.tasks / 50) + 1} calls at L + {args.gen_max:g} s tail)"
+    )
+    lines = [
+        head,
+        "",
+        f"{'runner':40} {'wall s':>8} {'/ideal':>7} {'calls/task':>10} {'40001 %':>8} "
+        f"{'peak RSS MB':>11} {'CPU s/1k':>9} {'ours x faster':>13}",
+    ]
+    for r in rows:
+        speed = (
+            "" if r is ours or r.label.startswith("seedream") else f"{r.wall_s / ours.wall_s:.1f}"
+        )
+        rss = f"{r.rss_mb:.0f}" if r.rss_mb else "-"
+        cpu = f"{r.cpu_s / r.tasks * 1000:.1f}" if r.cpu_s is not None else "-"
+        share = 100 * r.rejected / max(1, r.calls)
+        lines.append(
+            f"{r.label:40} {r.wall_s:8.1f} {r.wall_s / ideal:7.2f} "
+            f"{r.calls / r.tasks:10.3f} {share:8.2f} {rss:>11} {cpu:>9} {speed:>13}"
+            + (f"   ({r.note})" if r.note else "")
+        )
+    return "\n".join(lines)
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="seedream-bench-") as tmp:
+        folder = Path(tmp)
+        ours = await run_ours(args, args.qps or args.limit, folder)
+        rows = [ours]
+        if not args.no_over:
+            rows.append(await run_ours(args, 2 * args.limit, folder))
+        if not args.no_baselines:
+            rows.append(await run_baseline(args, "vendor", min(args.tasks, args.vendor_sample)))
+            rows.append(await run_baseline(args, "naive", min(args.tasks, args.naive_sample)))
+        print(table(args, rows, ours), flush=True)
+        if args.scale:
+            print()
+            print(await scale.report(args.scale_tasks, folder), flush=True)
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m runner.bench", description=__doc__)
+    p.add_argument("-n", "--tasks", type=int, default=1000)
+    p.add_argument("-L", "--limit", type=float, default=20.0, help="the server's QPS limit")
+    p.add_argument("--gen", default="2-6", help="generation time range, seconds")
+    p.add_argument(
+        "--qps",
+        type=float,
+        help="the runner's --qps (default: L); a second run at 2 x L follows unless --no-over",
+    )
+    p.add_argument("--no-over", action="store_true", help="skip the run at --qps 2 x L")
+    p.add_argument("--no-baselines", action="store_true")
+    p.add_argument(
+        "--vendor-sample",
+        type=int,
+        default=20,
+        help="tasks the one-at-a-time baseline really runs (it is scaled up)",
+    )
+    p.add_argument("--naive-sample", type=int, default=300)
+    p.add_argument(
+        "--count-rejected",
+        action="store_true",
+        help="the server's window also counts the calls it rejected (stricter)",
+    )
+    p.add_argument("--scale", action="store_true", help="add the 100,000-task figures")
+    p.add_argument("--scale-tasks", type=int, default=100_000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("runner_args", nargs="*", help="extra flags for our runner (after --)")
+    args = p.parse_args(argv)
+    low, _, high = args.gen.partition("-")
+    args.gen_min, args.gen_max = float(low), float(high or low)
+    return args
+
+
+if __name__ == "__main__":
+    anyio.run(main, parse())

@@ -1,0 +1,133 @@
+"""Scale figures: planning and replaying at 100,000 tasks, and a run's memory."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import orjson
+
+from ..ledger import read
+from ..simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
+
+
+def write_big_manifest(folder: Path, n: int) -> Path:
+    path = folder / "big.yaml"
+    path.write_text(
+        "name: big\ntasks:\n" + "".join(f"  - prompt {i}\n" for i in range(n)), encoding="utf-8"
+    )
+    return path
+
+
+def write_big_ledger(path: Path, events: int) -> None:
+    """A plausible ledger: per task planned, intent, submitted, finished, downloaded."""
+    req = {
+        "prompt": "x",
+        "ref_images": [],
+        "aspect_ratio": "1:1",
+        "clarity": 2048,
+        "number_of_images": 1,
+        "model_code": "doubao-seedream-4.0",
+    }
+    with path.open("wb") as fh:
+        fh.write(b'{"e":"header","v":1,"t":1.0}\n')
+        for i in range(events // 5):
+            key, uid = f"{i:016x}", f"uid-{i}"
+            fh.write(orjson.dumps({"e": "planned", "key": key, "name": "", "req": req, "t": 1.0}))
+            fh.write(b"\n")
+            fh.write(orjson.dumps({"e": "intent", "key": key, "attempt": 1, "t": 2.0}) + b"\n")
+            fh.write(orjson.dumps({"e": "submitted", "key": key, "uid": uid, "t": 3.0}) + b"\n")
+            fh.write(
+                orjson.dumps(
+                    {
+                        "e": "finished",
+                        "key": key,
+                        "uid": uid,
+                        "status": "Success",
+                        "urls": [f"https://cdn/{uid}/0.png"],
+                        "t": 4.0,
+                    }
+                )
+                + b"\n"
+            )
+            fh.write(
+                orjson.dumps(
+                    {
+                        "e": "downloaded",
+                        "key": key,
+                        "i": 0,
+                        "path": f"images/{key}",
+                        "sha256": "0" * 64,
+                        "size": 1000,
+                        "t": 5.0,
+                    }
+                )
+                + b"\n"
+            )
+
+
+async def report(n: int, folder: Path) -> str:
+    manifest = write_big_manifest(folder, n)
+    env = {**os.environ, "CHANJING_APP_ID": DEMO_APP_ID, "CHANJING_SECRET_KEY": DEMO_SECRET_KEY}
+    started = time.monotonic()
+    await anyio.run_process(
+        [sys.executable, "-m", "runner", "plan", str(manifest), "--out", str(folder / "none")],
+        stdout=subprocess.DEVNULL,
+        check=True,
+        env=env,
+    )
+    plan_s = time.monotonic() - started
+
+    ledger = folder / "big-ledger.jsonl"
+    write_big_ledger(ledger, 1_000_000)
+    started = time.monotonic()
+    replay = read(ledger)
+    replay_s = time.monotonic() - started
+    events = replay.events
+    del replay
+
+    config = SimConfig(qps_limit=None, gen_s=(0.5, 1.5), queue_s=(0.0, 0.0), image_long_side_px=8)
+    async with RunningSimulator(config) as sim:
+        env["CHANJING_OPENAPI_BASE_URL"] = sim.base_url
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.monotonic()
+        proc = await anyio.run_process(
+            [
+                sys.executable,
+                "-m",
+                "runner",
+                "run",
+                str(manifest),
+                "--out",
+                str(folder / "big"),
+                "--qps",
+                "2000",
+                "--first-poll",
+                "1",
+                "--poll-interval",
+                "1",
+                "--concurrency",
+                "16",
+                "--quiet",
+            ],
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+        run_s = time.monotonic() - started
+        rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    note = "" if rss_mb > before / 1024 else " (peak of all bench subprocesses)"
+    return "\n".join(
+        [
+            f"scale: {n:,} tasks",
+            f"  plan (seedream-batch plan, end to end)   {plan_s:6.2f} s   target < 5 s",
+            f"  replay {events:,}-event ledger        {replay_s:6.2f} s   target < 5 s",
+            f"  full run against the simulator           {run_s:6.1f} s   exit {proc.returncode}",
+            f"  peak RSS of that run                     {rss_mb:6.0f} MB  target < 300 MB{note}",
+        ]
+    )
