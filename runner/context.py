@@ -41,6 +41,7 @@ class RunOptions:
     max_download_bytes: int = 64 * 1024 * 1024
     retry_failed: bool = False
     max_submit_attempts: int = 8
+    file_calls_per_min: float = 30.0  # the vendor's limit on the upload endpoints
 
     @property
     def workers(self) -> int:
@@ -72,6 +73,7 @@ class RunContext:
     feed_scope: anyio.CancelScope | None = None
     pipeline_done: anyio.Event = field(default_factory=anyio.Event)
     poller: Any = None  # the running Poller, for progress figures
+    uploader: Any = None  # the Uploader, when tasks have local reference images
 
     @property
     def images_dir(self) -> Path:

@@ -19,6 +19,7 @@ from typing import Any
 from .entries import Entry, Issues
 from .errors import ManifestError
 from .fields import REQUEST_FIELDS
+from .localrefs import LocalFiles, LocalRefProblem, is_local
 from .manifest import Manifest
 from .model import DEFAULT_MODEL, Request, TaskSpec, task_key
 from .templates import MissingVar, fill, placeholders
@@ -64,21 +65,42 @@ def _check_unused_matrix_vars(manifest: Manifest, issues: Issues) -> None:
             )
 
 
-def _check_local_refs(manifest: Manifest, issues: Issues) -> None:
-    entries = [("defaults", manifest.defaults, (1, 1), str(manifest.path))]
-    entries += [
-        (e.label, e.fields, e.pos.get("ref_images", (e.line, 1)), e.file) for e in manifest.entries
-    ]
-    for label, fields, at, file in entries:
-        for i, ref in enumerate(fields.get("ref_images", ())):
-            if not ref.lower().startswith(("http://", "https://")):
-                issues.add(
+class _RefResolver:
+    """Turns local paths in ref_images into `local:<sha256>`, checking each file once."""
+
+    def __init__(self, files: LocalFiles, issues: Issues):
+        self.files, self.issues = files, issues
+        self._done: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+
+    def __call__(
+        self, refs: tuple[str, ...], where: str, at: tuple[int, int], file: str
+    ) -> tuple[str, ...] | None:
+        """The resolved refs, or None after reporting a problem."""
+        if refs in self._done:
+            return self._done[refs]
+        resolved: list[str] | None = []
+        for i, ref in enumerate(refs):
+            if not is_local(ref):
+                if resolved is not None:
+                    resolved.append(ref)
+                continue
+            try:
+                local = self.files.add(ref).ref
+            except LocalRefProblem as exc:
+                self.issues.add(
                     at,
-                    f"{label}.ref_images[{i}]",
-                    f"{ref!r} is a local file; uploading local files is not supported yet",
-                    "use an http(s) URL of the image",
+                    f"{where}.ref_images[{i}]",
+                    str(exc),
+                    "paths are relative to the manifest's folder",
                     file=file,
                 )
+                resolved = None
+                continue
+            if resolved is not None:
+                resolved.append(local)
+        result = tuple(resolved) if resolved is not None else None
+        self._done[refs] = result
+        return result
 
 
 def count_tasks(manifest: Manifest) -> int:
@@ -93,9 +115,17 @@ def count_tasks(manifest: Manifest) -> int:
 
 def expand(manifest: Manifest, max_tasks: int = MAX_TASKS) -> list[TaskSpec]:
     """All tasks of the manifest, in manifest order. Raises ManifestError."""
+    return expand_with_files(manifest, max_tasks)[0]
+
+
+def expand_with_files(
+    manifest: Manifest, max_tasks: int = MAX_TASKS
+) -> tuple[list[TaskSpec], LocalFiles]:
+    """The tasks, and the local reference files they need uploaded."""
     issues = Issues(str(manifest.path))
     _check_unused_matrix_vars(manifest, issues)
-    _check_local_refs(manifest, issues)
+    files = LocalFiles(manifest.path.parent)
+    resolve = _RefResolver(files, issues)
     total = count_tasks(manifest)
     if total > max_tasks:
         issues.add(
@@ -110,30 +140,38 @@ def expand(manifest: Manifest, max_tasks: int = MAX_TASKS) -> list[TaskSpec]:
     specs: list[TaskSpec] = []
     for entry in manifest.entries:
         base = {**BUILTIN_DEFAULTS, **manifest.defaults}
+        ref_at = entry.pos.get("ref_images", (entry.line, 1))
         base.update({k: v for k, v in entry.fields.items() if k in REQUEST_FIELDS})
         entry_vars = {**manifest.vars, **entry.fields.get("vars", {})}
         for combo in _combos(_matrix_for(manifest, entry)):
             fields = {**base, **{k: v for k, v in combo.items() if k in REQUEST_FIELDS}}
             values = {**entry_vars, **{k: str(v) for k, v in combo.items() if k not in fields}}
             name_template = combo.get("name", entry.fields.get("name"))
+            filling = "prompt"
             try:
                 prompt = fill(fields["prompt"], values)
-                field_values = {k: str(v) for k, v in fields.items() if k != "ref_images"}
-                name = fill(name_template, {**field_values, **values}) if name_template else ""
+                name = ""
+                if name_template:
+                    filling = "name"
+                    known = {k: str(v) for k, v in fields.items() if k != "ref_images"}
+                    name = fill(name_template, {**known, **values})
             except MissingVar as exc:
-                at = entry.pos.get("prompt", (entry.line, 1))
-                known = ", ".join(sorted(values)) or "none defined"
+                at = entry.pos.get(filling, (entry.line, 1))
+                defined = ", ".join(sorted(values)) or "none defined"
                 issues.add(
                     at,
-                    f"{entry.label}.prompt",
+                    f"{entry.label}.{filling}",
                     f"uses {{{exc.name}}}, which has no value",
-                    f"define it under vars: (defined: {known})",
+                    f"define it under vars: (defined: {defined})",
                     file=entry.file,
                 )
                 break
+            refs = resolve(tuple(fields["ref_images"]), entry.label, ref_at, entry.file)
+            if refs is None:
+                break
             request = Request(
                 prompt=prompt,
-                ref_images=tuple(fields["ref_images"]),
+                ref_images=refs,
                 aspect_ratio=fields["aspect_ratio"],
                 clarity=fields["clarity"],
                 number_of_images=fields["number_of_images"],
@@ -142,9 +180,9 @@ def expand(manifest: Manifest, max_tasks: int = MAX_TASKS) -> list[TaskSpec]:
             fingerprint = request.fingerprint()
             source = f"{entry.file}:{entry.line}"
             for _ in range(entry.fields.get("repeat", 1)):
-                key = task_key(request, occurrences[fingerprint])
+                key = task_key(fingerprint, occurrences[fingerprint])
                 occurrences[fingerprint] += 1
                 specs.append(TaskSpec(key, name, request, source))
     if issues.items:
         raise ManifestError(issues.items)
-    return specs
+    return specs, files

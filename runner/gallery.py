@@ -7,6 +7,7 @@ scripts off. Every manifest-derived string is escaped.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from html import escape
 from typing import Any
 
@@ -67,8 +68,9 @@ def _task(item: dict[str, Any]) -> str:
     )
 
 
-def render_gallery(summary: dict[str, Any]) -> str:
-    tasks, images = summary["tasks"], summary["images"]
+def gallery_parts(head: dict[str, Any], items: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The page in pieces, one per task, so a 100,000-task run is never held whole."""
+    tasks, images = head["tasks"], head["images"]
     counts = {k: tasks[k] for k in STATUSES}
     filters = "".join(
         f'<label for="f-{k}">{k} ({n})</label>'
@@ -78,15 +80,20 @@ def render_gallery(summary: dict[str, Any]) -> str:
         f'<input type="radio" name="f" id="f-{k}"{" checked" if k == "all" else ""}>'
         for k in ("all", *STATUSES)
     )
-    body = "".join(_task(item) for item in summary["items"])
-    return (
+    yield (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f"<title>{escape(summary['name'])} · seedream-batch</title><style>{CSS}</style></head>"
-        f"<body><h1>{escape(summary['name'])}</h1>"
+        f"<title>{escape(head['name'])} · seedream-batch</title><style>{CSS}</style></head>"
+        f"<body><h1>{escape(head['name'])}</h1>"
         f'<p class="totals">{tasks["total"]} tasks: {tasks["succeeded"]} succeeded, '
         f"{tasks['failed']} failed, {tasks['pending']} pending · "
-        f"{images['downloaded']} of {images['expected']} images · {summary['generated_at']}</p>"
-        f'{radios}<nav class="filters">{filters}</nav>'
-        f'<main class="grid">{body}</main></body></html>'
+        f"{images['downloaded']} of {images['expected']} images · {head['generated_at']}</p>"
+        f'{radios}<nav class="filters">{filters}</nav><main class="grid">'
     )
+    for item in items:
+        yield _task(item)
+    yield "</main></body></html>"
+
+
+def render_gallery(head: dict[str, Any], items: Iterable[dict[str, Any]]) -> str:
+    return "".join(gallery_parts(head, items))

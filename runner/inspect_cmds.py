@@ -26,17 +26,28 @@ def _short(text: str, width: int) -> str:
 
 
 def validate(manifest: Path) -> str:
-    name, specs, _ = load_tasks(manifest)
-    images = sum(s.request.number_of_images for s in specs)
-    return f"{manifest}: OK, {len(specs)} tasks, {images} images (run name {name!r})"
+    loaded = load_tasks(manifest)
+    images = sum(s.request.number_of_images for s in loaded.specs)
+    uploads = f", {len(loaded.files)} local images to upload" if loaded.files else ""
+    return (
+        f"{manifest}: OK, {len(loaded.specs)} tasks, {images} images{uploads} "
+        f"(run name {loaded.name!r})"
+    )
 
 
 def plan_data(manifest: Path, out: Path | None) -> dict[str, Any]:
-    name, specs, budget = load_tasks(manifest)
+    loaded = load_tasks(manifest)
+    name, specs, budget = loaded.name, loaded.specs, loaded.max_images
     run_dir = out or default_run_dir(name)
     replay = ledger.read(run_dir / "ledger.jsonl")
     states = {key: rec.state.value for key, rec in replay.records.items()}
-    tasks = [_plan_row(spec, states.get(spec.key, "new")) for spec in specs]
+    names = {
+        f"local:{sha}": str(f.path.relative_to(manifest.resolve().parent))
+        if f.path.is_relative_to(manifest.resolve().parent)
+        else str(f.path)
+        for sha, f in loaded.files.items()
+    }
+    tasks = [_plan_row(spec, states.get(spec.key, "new"), names) for spec in specs]
     done = sum(1 for t in tasks if t["state"] == TaskState.DONE.value)
     return {
         "name": name,
@@ -45,6 +56,8 @@ def plan_data(manifest: Path, out: Path | None) -> dict[str, Any]:
         "totals": {
             "tasks": len(specs),
             "images": sum(s.request.number_of_images for s in specs),
+            "uploads": len(loaded.files),
+            "uploads_done": sum(1 for sha in loaded.files if sha in replay.uploads),
             "already_done": done,
             "left": len(specs) - done,
             "max_images": budget,
@@ -52,23 +65,35 @@ def plan_data(manifest: Path, out: Path | None) -> dict[str, Any]:
     }
 
 
-def _plan_row(spec: TaskSpec, state: str) -> dict[str, Any]:
-    return {"key": spec.key, "name": spec.name, "state": state, **spec.request.to_json()}
+def _plan_row(spec: TaskSpec, state: str, names: dict[str, str]) -> dict[str, Any]:
+    row = {"key": spec.key, "name": spec.name, "state": state, **spec.request.to_json()}
+    row["ref_images"] = [names.get(r, r) for r in spec.request.ref_images]
+    return row
 
 
 def plan_text(data: dict[str, Any]) -> str:
     lines = [f"{'key':16}  {'state':9}  {'ratio':5}  {'clar':4}  n  {'name':16}  prompt"]
     for t in data["tasks"]:
-        refs = f"  [+{len(t['ref_images'])} ref]" if t["ref_images"] else ""
+        refs = ""
+        if t["ref_images"]:
+            shown = ", ".join(_short(r.rsplit("/", 1)[-1], 24) for r in t["ref_images"][:3])
+            more = f" +{len(t['ref_images']) - 3}" if len(t["ref_images"]) > 3 else ""
+            refs = f"  [refs: {shown}{more}]"
         lines.append(
             f"{t['key']:16}  {t['state']:9}  {t['aspect_ratio']:5}  {t['clarity']:4}  "
             f"{t['number_of_images']}  {_short(t['name'] or '-', 16):16}  "
             f"{_short(t['prompt'], 48)}{refs}"
         )
     tot = data["totals"]
+    uploads = (
+        f", {tot['uploads']} local images to upload ({tot['uploads_done']} already up)"
+        if tot["uploads"]
+        else ""
+    )
+    budget = f"; budget {tot['max_images']} images" if tot["max_images"] else ""
     lines.append(
-        f"\n{tot['tasks']} tasks, {tot['images']} images; already done {tot['already_done']}, "
-        f"left {tot['left']} (run directory {data['run_dir']})"
+        f"\n{tot['tasks']} tasks, {tot['images']} images{uploads}{budget}; already done "
+        f"{tot['already_done']}, left {tot['left']} (run directory {data['run_dir']})"
     )
     return "\n".join(lines)
 
@@ -158,8 +183,9 @@ def report(run_dir: Path) -> dict[str, Any]:
     replay: Replay = ledger.read(run_dir / "ledger.jsonl")
     if not replay.records:
         raise FileNotFoundError(f"{run_dir}: no tasks in ledger.jsonl")
-    summary = build_summary(run_dir.name, list(replay.records.values()), replay)
-    write_reports(run_dir, summary)
+    name = next((e["name"] for e in replay.runs if e.get("name")), run_dir.name)
+    summary = build_summary(name, list(replay.records.values()), replay)
+    write_reports(run_dir, summary, list(replay.records.values()))
     return summary
 
 

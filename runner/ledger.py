@@ -83,15 +83,23 @@ class Ledger:
 
     def write_many(self, events: Iterable[Event], *, durable: bool = False) -> None:
         now = round(time.time(), 3)
-        chunk = b"".join(orjson.dumps({**e, "t": e.get("t", now)}) + b"\n" for e in events)
-        if not chunk:
-            return
+        chunk = bytearray()
+        for event in events:
+            chunk += orjson.dumps({**event, "t": event.get("t", now)})
+            chunk += b"\n"
+            if len(chunk) >= 1 << 20:  # whole lines only, so a crash tears at most the last
+                self._write_all(chunk)
+                chunk.clear()
+        if chunk:
+            self._write_all(chunk)
+        if durable:
+            os.fsync(self._fd)
+
+    def _write_all(self, chunk: bytearray) -> None:
         view = memoryview(chunk)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        if durable:
-            os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import anyio
@@ -25,14 +25,16 @@ from .model import Request, TaskRecord
 log = logging.getLogger("runner.reconcile")
 
 
-def same_request(item: dict[str, Any], request: Request) -> bool:
+def same_request(item: dict[str, Any], request: Request, refs: list[str] | None = None) -> bool:
+    """Does a listed task carry exactly this request? `refs`: the URLs actually sent."""
     info = item.get("photo_info")
     if not isinstance(info, dict):
         return False
-    refs = info.get("ref_img_url", item.get("ref_img_url")) or []
+    listed = info.get("ref_img_url", item.get("ref_img_url")) or []
+    sent = list(request.ref_images) if refs is None else refs
     return (
         info.get("ref_prompt") == request.prompt
-        and list(refs) == list(request.ref_images)
+        and list(listed) == sent
         and info.get("aspect_ratio", item.get("aspect_ratio")) == request.aspect_ratio
         and info.get("clarity") == request.clarity
         and info.get("number_of_images") == request.number_of_images
@@ -41,21 +43,21 @@ def same_request(item: dict[str, Any], request: Request) -> bool:
 
 
 def assign(
-    pending: Iterable[tuple[str, float, Request]],
+    pending: Iterable[tuple[str, float, Request, list[str] | None]],
     items: list[dict[str, Any]],
     taken: set[str],
     skew_s: float,
 ) -> dict[str, str]:
-    """key -> unique_id for each pending (key, intent time, request) that matches."""
+    """key -> unique_id for each pending (key, intent time, request, refs sent) that matches."""
     pool = [i for i in items if isinstance(i.get("unique_id"), str) and i["unique_id"] not in taken]
     found: dict[str, str] = {}
-    for key, intent_t, request in sorted(pending, key=lambda p: p[1]):
+    for key, intent_t, request, refs in sorted(pending, key=lambda p: p[1]):
         candidates = [
             i
             for i in pool
             if isinstance(i.get("create_time"), int | float)
             and i["create_time"] >= intent_t - skew_s
-            and same_request(i, request)
+            and same_request(i, request, refs)
         ]
         if not candidates:
             continue
@@ -99,11 +101,12 @@ class Reconciler:
         gate: RequestGate,
         taken: set[str],
         *,
+        refs_of: Callable[[TaskRecord], list[str] | None] = lambda _: None,
         settle_s: float = 2.0,
         skew_s: float = 60.0,
         max_pages: int = 200,
     ):
-        self.client, self.gate, self.taken = client, gate, taken
+        self.client, self.gate, self.taken, self.refs_of = client, gate, taken, refs_of
         self.settle_s, self.skew_s, self.max_pages = settle_s, skew_s, max_pages
         self._lock = anyio.Lock()
         self._pending: dict[str, TaskRecord] = {}
@@ -134,7 +137,9 @@ class Reconciler:
         fingerprints = {rec.spec.request.fingerprint() for rec in records}
         async with self.gate.reconciling(fingerprints):
             items = await scan(self.client, oldest - self.skew_s, self.max_pages)
-            pending = [(r.key, r.intent_at or 0.0, r.spec.request) for r in records]
+            pending = [
+                (r.key, r.intent_at or 0.0, r.spec.request, self.refs_of(r)) for r in records
+            ]
             found = assign(pending, items, self.taken, self.skew_s)
             self.taken.update(found.values())
         log.info("in-doubt: %d looked up, %d found on the server", len(records), len(found))

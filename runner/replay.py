@@ -40,7 +40,7 @@ class LedgerVersionError(Exception):
 @dataclass
 class Replay:
     records: dict[str, TaskRecord] = field(default_factory=dict)
-    uploads: dict[str, str] = field(default_factory=dict)  # sha256 -> URL
+    uploads: dict[str, tuple[str, float]] = field(default_factory=dict)  # sha256 -> (URL, when)
     adopted: int = 0
     resubmitted: int = 0
     bad_lines: int = 0
@@ -163,7 +163,7 @@ def apply(r: Replay, ev: dict[str, Any]) -> None:
     elif kind == "dropped":
         r.records.pop(ev["key"], None)
     elif kind == "uploaded":
-        r.uploads[ev["sha256"]] = ev["url"]
+        r.uploads[ev["sha256"]] = (ev["url"], ev["t"])
     elif kind == "run":
         r.runs.append(ev)
     elif kind == "header" and ev.get("v", 1) > FORMAT_VERSION:

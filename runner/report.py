@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .files import write_atomic
-from .gallery import render_gallery
+from .files import commit_file
+from .gallery import gallery_parts
 from .model import TaskRecord, TaskState
 from .replay import Replay
 
@@ -34,6 +35,24 @@ def exit_code(records: Iterable[TaskRecord]) -> int:
     return EXIT_OK
 
 
+def item_of(rec: TaskRecord) -> dict[str, Any]:
+    req = rec.spec.request
+    return {
+        "key": rec.key,
+        "name": rec.spec.name,
+        "prompt": req.prompt,
+        "status": item_status(rec),
+        "state": rec.state.value,
+        "unique_id": rec.unique_id,
+        "files": [rec.files[i].path for i in sorted(rec.files)],
+        "error": rec.error,
+        "trace_id": rec.trace_id,
+        "attempt": rec.attempt,
+        "parameters": {k: v for k, v in req.to_json().items() if k != "prompt"},
+        "source": rec.spec.source,
+    }
+
+
 def build_summary(
     name: str,
     records: list[TaskRecord],
@@ -43,35 +62,17 @@ def build_summary(
     budget_reached: bool = False,
     api: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    statuses = [item_status(r) for r in records]
-    items = []
-    for rec, status in zip(records, statuses, strict=True):
-        req = rec.spec.request
-        items.append(
-            {
-                "key": rec.key,
-                "name": rec.spec.name,
-                "prompt": req.prompt,
-                "status": status,
-                "state": rec.state.value,
-                "unique_id": rec.unique_id,
-                "files": [rec.files[i].path for i in sorted(rec.files)],
-                "error": rec.error,
-                "trace_id": rec.trace_id,
-                "attempt": rec.attempt,
-                "parameters": {k: v for k, v in req.to_json().items() if k != "prompt"},
-                "source": rec.spec.source,
-            }
-        )
+    """Everything of summary.json but the items (which `write_reports` streams)."""
+    statuses = Counter(item_status(r) for r in records)
     return {
         "name": name,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "exit_code": exit_code(records),
         "tasks": {
             "total": len(records),
-            "succeeded": statuses.count("succeeded"),
-            "failed": statuses.count("failed"),
-            "pending": statuses.count("pending"),
+            "succeeded": statuses["succeeded"],
+            "failed": statuses["failed"],
+            "pending": statuses["pending"],
         },
         "images": {
             "expected": sum(r.images_expected for r in records),
@@ -81,10 +82,22 @@ def build_summary(
         "stopped": stopped,
         "budget_reached": budget_reached,
         "api": api or {},
-        "items": items,
     }
 
 
-def write_reports(run_dir: Path, summary: dict[str, Any]) -> None:
-    write_atomic(run_dir / "summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    write_atomic(run_dir / "index.html", render_gallery(summary).encode("utf-8"))
+def write_reports(run_dir: Path, head: dict[str, Any], records: list[TaskRecord]) -> None:
+    """summary.json and index.html, written item by item and renamed into place."""
+    summary_tmp = run_dir / ".summary.json.tmp"
+    with summary_tmp.open("wb") as fh:
+        top = orjson.dumps(head, option=orjson.OPT_INDENT_2)
+        fh.write(top[:-2] + b',\n  "items": [')  # reopen the object to append the items
+        for i, rec in enumerate(records):
+            fh.write(b"\n    " if i == 0 else b",\n    ")
+            fh.write(orjson.dumps(item_of(rec)))
+        fh.write(b"\n  ]\n}\n")
+    commit_file(summary_tmp, run_dir / "summary.json")
+    gallery_tmp = run_dir / ".index.html.tmp"
+    with gallery_tmp.open("w", encoding="utf-8") as out:
+        for part in gallery_parts(head, (item_of(rec) for rec in records)):
+            out.write(part)
+    commit_file(gallery_tmp, run_dir / "index.html")

@@ -27,12 +27,12 @@ from .client import ApiClient
 from .context import RunContext, RunOptions
 from .credentials import Credentials
 from .errors import AuthError
-from .expand import MAX_TASKS, expand
+from .expand import MAX_TASKS, expand_with_files
 from .files import clean_partials, slug
 from .gate import RequestGate
 from .ledger import Ledger
-from .ledger import read as read_ledger
 from .limiter import AccountLimiter
+from .localrefs import LocalFile, is_placeholder
 from .lock import RunLock
 from .manifest import load_manifest
 from .model import TaskRecord, TaskSpec, TaskState
@@ -41,6 +41,7 @@ from .reconcile import Reconciler
 from .replay import Replay
 from .report import EXIT_AUTH, build_summary, exit_code, write_reports
 from .stages.download import verify_files
+from .stages.upload import Uploader
 
 log = logging.getLogger("runner.run")
 
@@ -59,9 +60,18 @@ def default_run_dir(name: str) -> Path:
     return Path("outputs") / slug(name)
 
 
-def load_tasks(path: Path, max_tasks: int = MAX_TASKS) -> tuple[str, list[TaskSpec], int | None]:
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    name: str
+    specs: list[TaskSpec]
+    max_images: int | None
+    files: dict[str, LocalFile]  # sha256 -> local reference file
+
+
+def load_tasks(path: Path, max_tasks: int = MAX_TASKS) -> Loaded:
     manifest = load_manifest(path)
-    return manifest.name, expand(manifest, max_tasks), manifest.max_images
+    specs, files = expand_with_files(manifest, max_tasks)
+    return Loaded(manifest.name, specs, manifest.max_images, files.by_sha)
 
 
 def plan(ledger: Ledger, replay: Replay, specs: list[TaskSpec], retry_failed: bool) -> int:
@@ -152,11 +162,11 @@ async def run(
     credentials: Callable[[], Credentials],
     attach_log: Callable[[Path], None] = lambda _: None,
 ) -> int:
-    name, specs, manifest_budget = load_tasks(request.manifest, request.max_tasks)
+    loaded = load_tasks(request.manifest, request.max_tasks)
     opts = request.options
-    if opts.max_images is None and manifest_budget is not None:
-        opts = replace(opts, max_images=manifest_budget)
-    run_dir = request.out or default_run_dir(name)
+    if opts.max_images is None and loaded.max_images is not None:
+        opts = replace(opts, max_images=loaded.max_images)
+    run_dir = request.out or default_run_dir(loaded.name)
     (run_dir / "images").mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir):
         attach_log(run_dir)
@@ -164,7 +174,7 @@ async def run(
         replay = ledger.open()
         try:
             return await _run_locked(
-                request, opts, name, specs, run_dir, ledger, replay, base_url, credentials
+                request, opts, loaded, run_dir, ledger, replay, base_url, credentials
             )
         finally:
             ledger.close()
@@ -173,15 +183,15 @@ async def run(
 async def _run_locked(
     request: RunRequest,
     opts: RunOptions,
-    name: str,
-    specs: list[TaskSpec],
+    loaded: Loaded,
     run_dir: Path,
     ledger: Ledger,
     replay: Replay,
     base_url: str,
     credentials: Callable[[], Credentials],
 ) -> int:
-    new = plan(ledger, replay, specs, opts.retry_failed)
+    name = loaded.name
+    new = plan(ledger, replay, loaded.specs, opts.retry_failed)
     clean_partials(run_dir / "images")
     redo = check_images(run_dir, replay)
     records = replay.records
@@ -189,7 +199,7 @@ async def _run_locked(
         log.warning("%d recorded image(s) missing or unusable; fetching them again", redo)
     if not needs_work(records):
         summary = build_summary(name, list(records.values()), replay)
-        write_reports(run_dir, summary)
+        write_reports(run_dir, summary, list(records.values()))
         log.info("nothing to do: all %d tasks are finished (%s)", len(records), run_dir)
         return exit_code(records.values())
     log.info("run %s: %d tasks (%d new), %s", run_dir, len(records), new, base_url)
@@ -200,10 +210,12 @@ async def _run_locked(
     async with aiohttp.ClientSession(connector=connector) as session:
         client = ApiClient(session, base_url, creds, limiter, timeout_s=opts.timeout_s)
         gate, taken = RequestGate(), replay.known_uids()
+        uploads = dict(replay.uploads)
         reconciler = Reconciler(
             client,
             gate,
             taken,
+            refs_of=lambda rec: _sent_refs(rec, uploads),
             settle_s=opts.settle_s,
             skew_s=opts.clock_skew_s,
             max_pages=opts.max_scan_pages,
@@ -211,7 +223,9 @@ async def _run_locked(
         ctx = RunContext(
             run_dir, ledger, client, limiter, session, records, opts, reconciler, gate, taken
         )
-        ledger.write({"e": "run", "what": "start", "pid": os.getpid()}, durable=True)
+        if loaded.files:
+            ctx.uploader = Uploader(ctx, loaded.files, uploads)
+        ledger.write({"e": "run", "what": "start", "pid": os.getpid(), "name": name}, durable=True)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_on_signals, ctx)
@@ -227,17 +241,18 @@ async def _run_locked(
             "throttled_40001": limiter.throttles,
             "final_rate_qps": round(limiter.rate, 3),
         }
-    # Counters of in-doubt outcomes come from the ledger, which this run extended.
-    replay_after = read_ledger(ledger.path)
+    # In-doubt outcomes: those replayed from earlier runs plus this run's own.
+    replay.adopted += ctx.stats.counts["adopted"]
+    replay.resubmitted += ctx.stats.counts["resubmitted"]
     summary = build_summary(
         name,
         list(records.values()),
-        replay_after,
+        replay,
         stopped=ctx.stop_reason,
         budget_reached=ctx.budget_reached,
         api=api,
     )
-    write_reports(run_dir, summary)
+    write_reports(run_dir, summary, list(records.values()))
     code = EXIT_AUTH if auth_error is not None else summary["exit_code"]
     ledger.write(
         {"e": "run", "what": "end", "exit": code, "stopped": ctx.stop_reason}, durable=True
@@ -255,6 +270,20 @@ async def _run_locked(
     return code
 
 
+def _sent_refs(rec: TaskRecord, uploads: dict[str, tuple[str, float]]) -> list[str] | None:
+    """The reference URLs a submit of `rec` carried (local files by their uploaded URL)."""
+    refs = rec.spec.request.ref_images
+    if not any(is_placeholder(r) for r in refs):
+        return None
+    known = rec.ref_urls or {}
+    return [
+        known.get(r) or uploads.get(r.removeprefix("local:"), (r, 0.0))[0]
+        if is_placeholder(r)
+        else r
+        for r in refs
+    ]
+
+
 async def _resume_in_doubt(ctx: RunContext) -> None:
     doubtful = [r for r in ctx.records.values() if r.state is TaskState.IN_DOUBT]
     if not doubtful:
@@ -266,6 +295,8 @@ async def _resume_in_doubt(ctx: RunContext) -> None:
         if uid:
             rec.state, rec.unique_id, rec.intent_at = TaskState.SUBMITTED, uid, None
             ctx.ledger.write({"e": "adopted", "key": rec.key, "uid": uid}, durable=True)
+            ctx.stats.counts["adopted"] += 1
         else:
             rec.state, rec.intent_at = TaskState.PLANNED, None
             ctx.ledger.write({"e": "not_created", "key": rec.key}, durable=True)
+            ctx.stats.counts["resubmitted"] += 1

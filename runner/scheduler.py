@@ -1,6 +1,6 @@
 """One task group owns the whole pipeline of a run.
 
-    feed -> submit workers -> poller -> download workers
+    feed -> [upload workers] -> submit workers -> poller -> download workers
         (memory streams; closing the last sender ends the next stage)
 
 Tasks already on the server go straight to the poller, generated tasks with
@@ -18,9 +18,10 @@ import anyio
 
 from .context import RunContext
 from .model import TaskRecord, TaskState
-from .stages import download, poll, submit
+from .stages import download, poll, submit, upload
 
 log = logging.getLogger("runner.scheduler")
+UPLOAD_WORKERS = 4  # tasks waiting for different files; the file endpoints pace themselves
 
 
 async def execute(ctx: RunContext) -> None:
@@ -41,7 +42,20 @@ async def execute(ctx: RunContext) -> None:
         outer.start_soon(_stop_watch, ctx, outer.cancel_scope)
         async with anyio.create_task_group() as tg:
             async with submit_recv, poll_send:
-                tg.start_soon(submit.feed, ctx, planned, submit_send)
+                if ctx.uploader is None:
+                    tg.start_soon(submit.feed, ctx, planned, submit_send)
+                else:  # local reference images go up first, before their tasks are sent
+                    feed_send, feed_recv = anyio.create_memory_object_stream[TaskRecord](0)
+                    tg.start_soon(submit.feed, ctx, planned, feed_send)
+                    async with feed_recv, submit_send:
+                        for _ in range(UPLOAD_WORKERS):
+                            tg.start_soon(
+                                upload.worker,
+                                ctx,
+                                ctx.uploader,
+                                feed_recv.clone(),
+                                submit_send.clone(),
+                            )
                 for _ in range(ctx.options.workers):
                     tg.start_soon(submit.worker, ctx, submit_recv.clone(), poll_send.clone())
             async with fetch_recv:

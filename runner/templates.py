@@ -23,6 +23,9 @@ def placeholders(template: str) -> set[str]:
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:
+    if "{" not in template and "}" not in template:
+        return template
+
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
         if name is None:

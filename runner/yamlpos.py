@@ -24,7 +24,7 @@ class YamlProblem(Exception):
         super().__init__(message)
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
     pass
 
 

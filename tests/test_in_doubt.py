@@ -45,7 +45,12 @@ def test_identical_requests_never_adopt_the_same_task() -> None:
         item("old", 800, req),
         item("mine", 1002, req),
     ]
-    pending = [("a", 1000.5, req), ("b", 1000.7, req), ("c", 1000.9, req), ("d", 1000.0, other)]
+    pending = [
+        ("a", 1000.5, req, None),
+        ("b", 1000.7, req, None),
+        ("c", 1000.9, req, None),
+        ("d", 1000.0, other, None),
+    ]
 
     found = assign(pending, items, taken={"mine"}, skew_s=60)
 
@@ -56,7 +61,7 @@ def test_identical_requests_never_adopt_the_same_task() -> None:
 def test_a_different_request_or_an_older_task_is_not_a_match() -> None:
     req = Request("p", aspect_ratio="16:9")
     items = [item("x", 1000, Request("p", aspect_ratio="1:1")), item("y", 100, req)]
-    assert assign([("k", 1000.0, req)], items, taken=set(), skew_s=60) == {}
+    assert assign([("k", 1000.0, req, None)], items, taken=set(), skew_s=60) == {}
 
 
 async def test_lost_answers_during_a_run_are_adopted(sim_factory, tmp_path) -> None:

@@ -148,7 +148,7 @@ def test_every_problem_is_reported_at_once_with_file_line_and_field(tmp_path: Pa
         ("tasks: [a]\nmatrix: {sesaon: [x]}\n", "matrix.sesaon: is not a task field"),
         ("tasks: [a]\nmatrix: {clarity: [1024, 99]}\n", "matrix.clarity[1]: 99 is not one of"),
         ("tasks:\n  - {prompt: a, ref_images: [ftp://x/y.png]}\n", "ftp:// is not allowed"),
-        ("tasks:\n  - {prompt: a, ref_images: [refs/a.png]}\n", "local file"),
+        ("tasks:\n  - {prompt: a, ref_images: [refs/a.png]}\n", "no such file"),
         ("tasks:\n  - {prompt: a, model_code: dall-e}\n", "'dall-e' is not a known model"),
         ("tasks:\n  - {prompt: a, repeat: 0}\n", "tasks[0].repeat: 0 is not a whole number"),
         ("tasks:\n  - {prompt: a, vars: {1x: v}}\n", "tasks[0].vars.1x"),

@@ -189,3 +189,20 @@ async def test_an_image_that_keeps_failing_is_marked_failed_then_fetched_on_resu
     assert await h.run(manifest) == 0
     assert len(sim.state.submissions) == 2  # paid once; only the images were fetched again
     assert h.check_images_intact() == 2
+
+
+async def test_polling_and_submitting_share_the_budget(sim_factory, tmp_path) -> None:
+    """Images arrive while submission is still going, and polls stay a small share."""
+    sim = await sim_factory(replace(FAST_SIM, qps_limit=40.0, gen_s=(0.2, 0.4)))
+    h = Harness(tmp_path, sim)
+    manifest = h.manifest("tasks:\n  - {prompt: p, repeat: 200}\n")
+
+    assert await h.run(manifest, qps=40.0, poll_linger_s=2.0) == 0
+
+    events = [orjson.loads(line) for line in (h.out / "ledger.jsonl").read_bytes().splitlines()]
+    kinds = [e["e"] for e in events]
+    last_submit = len(kinds) - 1 - kinds[::-1].index("submitted")
+    assert kinds.index("downloaded") < last_submit  # polling was not starved by submitting
+    calls = sim.state.calls
+    assert calls["ai_creation/task/page"] <= 0.15 * calls["ai_creation/task/submit"]
+    assert sim.state.rejected_40001 == 0

@@ -116,3 +116,18 @@ def test_recovers_when_the_account_had_a_busy_moment() -> None:
 def test_invalid_rate() -> None:
     with pytest.raises(ValueError, match="positive"):
         RateController(0.0, now=0.0)
+
+
+def test_first_check_estimate_moves_at_most_5_percent_per_poll_call() -> None:
+    from runner.stages.poll import GenEstimator
+
+    est = GenEstimator(2.0)
+    est.observe(done=0, running=50)  # a whole batch checked too early
+    assert est.value_s == pytest.approx(2.1)
+    est.observe(done=25, running=25)
+    assert est.value_s == pytest.approx(2.1)
+    est.observe(done=50, running=0)
+    assert est.value_s == pytest.approx(2.1 * 0.95)
+    for _ in range(1000):
+        est.observe(done=0, running=1)
+    assert est.value_s == 600.0  # bounded

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,6 +72,11 @@ def write_big_ledger(path: Path, events: int) -> None:
             )
 
 
+def memory_folder() -> Path | None:
+    shm = Path("/dev/shm")
+    return Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else None
+
+
 async def report(n: int, folder: Path) -> str:
     manifest = write_big_manifest(folder, n)
     env = {**os.environ, "CHANJING_APP_ID": DEMO_APP_ID, "CHANJING_SECRET_KEY": DEMO_SECRET_KEY}
@@ -91,43 +97,49 @@ async def report(n: int, folder: Path) -> str:
     events = replay.events
     del replay
 
+    # The run directory goes to memory when it can: this measures the runner's memory and
+    # CPU, not how fast this disk fsyncs (five fsyncs a task, by design).
+    run_root = memory_folder() or folder
     config = SimConfig(qps_limit=None, gen_s=(0.5, 1.5), queue_s=(0.0, 0.0), image_long_side_px=8)
+    run = [
+        sys.executable,
+        "-m",
+        "runner",
+        "run",
+        str(manifest),
+        "--out",
+        str(run_root / "big"),
+        "--qps",
+        "2000",
+        "--first-poll",
+        "1",
+        "--poll-interval",
+        "1",
+        "--concurrency",
+        "16",
+        "--quiet",
+    ]
     async with RunningSimulator(config) as sim:
         env["CHANJING_OPENAPI_BASE_URL"] = sim.base_url
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.monotonic()
+        # peak_rss reports the peak of the run alone, not of every process the bench started
         proc = await anyio.run_process(
-            [
-                sys.executable,
-                "-m",
-                "runner",
-                "run",
-                str(manifest),
-                "--out",
-                str(folder / "big"),
-                "--qps",
-                "2000",
-                "--first-poll",
-                "1",
-                "--poll-interval",
-                "1",
-                "--concurrency",
-                "16",
-                "--quiet",
-            ],
+            [sys.executable, "-m", "runner.bench.peak_rss", *run],
             env=env,
             check=False,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
         )
         run_s = time.monotonic() - started
-        rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    note = "" if rss_mb > before / 1024 else " (peak of all bench subprocesses)"
+    rss_mb = int(proc.stdout.decode().split()[-1]) / 1024
+    if run_root != folder:
+        shutil.rmtree(run_root, ignore_errors=True)
     return "\n".join(
         [
             f"scale: {n:,} tasks",
             f"  plan (seedream-batch plan, end to end)   {plan_s:6.2f} s   target < 5 s",
-            f"  replay {events:,}-event ledger        {replay_s:6.2f} s   target < 5 s",
-            f"  full run against the simulator           {run_s:6.1f} s   exit {proc.returncode}",
-            f"  peak RSS of that run                     {rss_mb:6.0f} MB  target < 300 MB{note}",
+            f"  replay {events:,}-event ledger       {replay_s:6.2f} s   target < 5 s",
+            f"  full run against the simulator           {run_s:6.1f} s   exit {proc.returncode}"
+            f"{' (run directory in /dev/shm)' if run_root != folder else ''}",
+            f"  peak RSS of that run                     {rss_mb:6.0f} MB  target < 300 MB",
         ]
     )

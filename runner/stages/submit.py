@@ -76,7 +76,7 @@ def _event(
 async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
     """True when the server owns a task for `rec` (submitted or adopted)."""
     attempt = 0
-    body = rec.spec.request.body()
+    body = rec.spec.request.body(rec.ref_urls)
     fingerprint = rec.spec.request.fingerprint()
     while True:
         if ctx.stopping.is_set() and rec.state is TaskState.PLANNED:

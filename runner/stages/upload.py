@@ -1,0 +1,135 @@
+"""Upload stage: local reference images go up before the tasks that use them.
+
+Three steps per file (vendor flow): create_upload_url (service=ai_creation),
+PUT the bytes to sign_url, poll file_detail until status 1. Each distinct
+file (by sha256) is uploaded once per run, single-flight, and recorded in the
+ledger, so a resume never uploads it again. The file endpoints have their own
+limit (30 a minute), on top of the account's QPS: calls to them are paced
+evenly (one every two seconds by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+import anyio
+from aiolimiter import AsyncLimiter
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from ..context import RunContext
+from ..errors import ApiError
+from ..localrefs import LocalFile, is_placeholder
+from ..model import TaskRecord, TaskState
+
+log = logging.getLogger("runner.upload")
+READY, FAILED_CHECK, DELETED = 1, 98, (99, 100)
+MAX_DETAIL_POLLS = 60
+UPLOAD_TTL_S = 29 * 86_400  # the vendor deletes uploads after 30 days
+
+
+class UploadFailed(Exception):
+    pass
+
+
+@dataclass
+class Uploader:
+    ctx: RunContext
+    files: dict[str, LocalFile]  # sha256 -> file
+    urls: dict[str, tuple[str, float]] = field(default_factory=dict)  # sha256 -> (url, when)
+    file_limiter: AsyncLimiter = field(init=False)
+    _locks: dict[str, anyio.Lock] = field(default_factory=dict)
+    _failed: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Paced, not bursty: a sliding one-minute window would refuse a burst of 30.
+        self.file_limiter = AsyncLimiter(1, 60.0 / self.ctx.options.file_calls_per_min)
+
+    def known(self, sha: str) -> str | None:
+        entry = self.urls.get(sha)
+        if entry is None or time.time() - entry[1] > UPLOAD_TTL_S:
+            return None
+        return entry[0]
+
+    async def url_for(self, sha: str) -> str:
+        lock = self._locks.setdefault(sha, anyio.Lock())
+        async with lock:
+            if sha in self._failed:
+                raise UploadFailed(self._failed[sha])
+            url = self.known(sha)
+            if url is None:
+                try:
+                    url = await self._upload(self.files[sha])
+                except (UploadFailed, ApiError) as exc:
+                    self._failed[sha] = str(exc)
+                    raise UploadFailed(str(exc)) from exc
+                self.urls[sha] = (url, time.time())
+                self.ctx.ledger.write({"e": "uploaded", "sha256": sha, "url": url}, durable=True)
+            return url
+
+    async def _file_call(self, path: str, params: dict[str, str]) -> dict[str, object]:
+        async with self.file_limiter:
+            answer = await self.ctx.client.call("GET", path, params=params)
+        if not isinstance(answer.data, dict):
+            raise UploadFailed(f"{path}: answer has no data [trace_id {answer.trace_id}]")
+        return answer.data
+
+    async def _upload(self, file: LocalFile) -> str:
+        name = file.path.name
+        data = await self._file_call(
+            "/open/v1/common/create_upload_url", {"service": "ai_creation", "name": name}
+        )
+        sign_url, full_path = data.get("sign_url"), data.get("full_path")
+        file_id, mime = data.get("file_id"), data.get("mime_type")
+        if not all(isinstance(v, str) and v for v in (sign_url, full_path, mime)) or not file_id:
+            raise UploadFailed(f"{name}: create_upload_url answer is incomplete")
+        assert isinstance(sign_url, str) and isinstance(full_path, str) and isinstance(mime, str)
+        body = await anyio.to_thread.run_sync(file.path.read_bytes)
+        try:
+            async with self.ctx.session.put(
+                sign_url,
+                data=body,
+                headers={"Content-Type": mime},
+                timeout=aiohttp.ClientTimeout(total=300),
+            ) as r:
+                if r.status >= 300:
+                    raise UploadFailed(f"{name}: upload refused (HTTP {r.status})")
+        except aiohttp.ClientError as exc:
+            raise UploadFailed(f"{name}: upload failed ({exc.__class__.__name__})") from exc
+        for _ in range(MAX_DETAIL_POLLS):
+            detail = await self._file_call("/open/v1/common/file_detail", {"id": str(file_id)})
+            status = detail.get("status")
+            if status == READY:
+                log.info("uploaded %s (%s bytes)", name, f"{file.size:,}")
+                return full_path
+            if status == FAILED_CHECK:
+                raise UploadFailed(f"{name}: refused by the content check (status 98)")
+            if status in DELETED:
+                raise UploadFailed(f"{name}: deleted by the server (status {status})")
+        raise UploadFailed(f"{name}: not ready after {MAX_DETAIL_POLLS} checks")
+
+
+async def worker(
+    ctx: RunContext,
+    uploader: Uploader,
+    receive: ObjectReceiveStream[TaskRecord],
+    send: ObjectSendStream[TaskRecord],
+) -> None:
+    """Pass tasks on once their local references are on the server."""
+    async with receive, send:
+        async for rec in receive:
+            try:
+                urls = {
+                    ref: await uploader.url_for(ref.removeprefix("local:"))
+                    for ref in rec.spec.request.ref_images
+                    if is_placeholder(ref)
+                }
+            except UploadFailed as exc:
+                rec.state, rec.error = TaskState.FAILED, f"reference image: {exc}"
+                ctx.ledger.write({"e": "failed", "key": rec.key, "error": rec.error}, durable=True)
+                log.warning("task %s: %s", rec.key, rec.error)
+                continue
+            rec.ref_urls = urls
+            await send.send(rec)
