@@ -19,6 +19,7 @@ REQUEST_FIELDS = (
     "model_code",
 )
 DEFAULT_FIELDS = ("ref_images", "aspect_ratio", "clarity", "number_of_images", "model_code")
+ROW_FIELDS = (*REQUEST_FIELDS, "name", "repeat")  # what a prompt-file column may set
 TASK_FIELDS = (*REQUEST_FIELDS, "name", "repeat", "vars", "matrix")
 MATRIX_FIELDS = (*REQUEST_FIELDS, "name")
 

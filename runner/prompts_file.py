@@ -16,19 +16,9 @@ from typing import Any
 import orjson
 
 from .entries import Entry, Issues
-from .fields import ALIASES, CHECKERS, FieldProblem, check_var_value
+from .fields import ALIASES, CHECKERS, ROW_FIELDS, FieldProblem, check_var_value
 from .yamlpos import YNode
 
-ROW_FIELDS = (
-    "prompt",
-    "ref_images",
-    "aspect_ratio",
-    "clarity",
-    "number_of_images",
-    "model_code",
-    "name",
-    "repeat",
-)
 _INT_FIELDS = ("clarity", "number_of_images", "repeat")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
