@@ -232,6 +232,8 @@ def token_expiry(expire_in: object, now: float) -> tuple[float, float]:
 
 def _parse(path: str, status: int, ctype: str, raw: bytes) -> Answer:
     endpoint = path.removeprefix("/open/v1/")
+    if status == 429:  # a gateway's "too many requests": refused before it reached the API
+        raise RateLimited("HTTP 429 Too Many Requests", code=40001, endpoint=endpoint)
     if status >= 500 or ("json" not in ctype and not raw.lstrip().startswith(b"{")):
         snippet = raw[:60].decode("utf-8", "replace").replace("\n", " ")
         raise TransientApiError(f"HTTP {status}, not JSON: {snippet!r}", endpoint=endpoint)

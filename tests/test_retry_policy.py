@@ -38,3 +38,13 @@ def test_testing_switch_makes_waits_zero() -> None:
 def test_errors_carry_their_trace_id() -> None:
     err = TransientApiError("internal error", code=50000, trace_id="abc123", endpoint="task/page")
     assert "abc123" in str(err) and "50000" in str(err) and "task/page" in str(err)
+
+
+def test_a_gateway_429_is_a_rate_limit_not_a_lost_answer() -> None:
+    from runner.client import _parse
+
+    with pytest.raises(RateLimited):
+        _parse("/open/v1/ai_creation/task/submit", 429, "text/html", b"<html>slow down</html>")
+    with pytest.raises(TransientApiError) as info:
+        _parse("/open/v1/ai_creation/task/submit", 502, "text/html", b"<html>bad gateway</html>")
+    assert info.value.maybe_sent
