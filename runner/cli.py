@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="allowed clock difference with the API when looking up lost submits",
     )
     r.add_argument(
+        "--notify-url",
+        metavar="URL",
+        help="POST summary.json to this URL when the run ends, however it ends",
+    )
+    r.add_argument(
         "--settle",
         type=_positive(float),
         default=2.0,
@@ -210,7 +215,14 @@ def _run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         retry_failed=args.retry_failed,
     )
-    request = RunRequest(args.manifest, args.out, options, args.max_tasks, args.progress_every)
+    request = RunRequest(
+        args.manifest,
+        args.out,
+        options,
+        args.max_tasks,
+        args.progress_every,
+        notify_url=args.notify_url,
+    )
 
     async def go() -> int:
         if not args.simulate:

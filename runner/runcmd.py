@@ -36,6 +36,7 @@ from .localrefs import LocalFile, is_placeholder
 from .lock import RunLock
 from .manifest import load_manifest
 from .model import TaskRecord, TaskSpec, TaskState
+from .notify import notify
 from .progress import plain_reporter
 from .reconcile import Reconciler
 from .replay import Replay
@@ -54,6 +55,7 @@ class RunRequest:
     max_tasks: int = MAX_TASKS
     progress_interval_s: float = 30.0
     log_to_run_dir: bool = True
+    notify_url: str | None = None
 
 
 def default_run_dir(name: str) -> Path:
@@ -178,6 +180,9 @@ async def run(
             )
         finally:
             ledger.close()
+            if request.notify_url and (run_dir / "summary.json").exists():
+                with anyio.CancelScope(shield=True):
+                    await notify(request.notify_url, run_dir / "summary.json")
 
 
 async def _run_locked(
