@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 
-from . import __version__, inspect_cmds, logsetup
+from . import __version__, fields, inspect_cmds, logsetup
 from .context import RunOptions
 from .credentials import Credentials, resolve_base_url, resolve_credentials
 from .durations import parse_deadline_s, parse_duration_s
@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         metavar="SECONDS",
         help="allowed clock difference with the API when looking up lost submits",
+    )
+    r.add_argument(
+        "--max-prompt-chars",
+        type=_positive(int),
+        default=4000,
+        metavar="N",
+        help="refuse longer prompts before submitting (the API's limit is unpublished)",
     )
     r.add_argument(
         "--notify-url",
@@ -202,6 +209,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    fields.set_max_prompt_chars(args.max_prompt_chars)
     options = RunOptions(
         qps=args.qps,
         concurrency=args.concurrency,

@@ -9,6 +9,14 @@ from typing import Any
 from .model import ASPECT_RATIOS, CLARITIES, MODEL_CODES
 
 MAX_PROMPT_CHARS = 4000  # the API's own limit is unpublished; override with --max-prompt-chars
+_limits = {"prompt_chars": MAX_PROMPT_CHARS}
+
+
+def set_max_prompt_chars(limit: int) -> None:
+    """--max-prompt-chars: the one setting of validation that comes from the command line."""
+    _limits["prompt_chars"] = limit
+
+
 ALIASES = {"ref_prompt": "prompt", "ref_img_url": "ref_images"}
 REQUEST_FIELDS = (
     "prompt",
@@ -37,9 +45,9 @@ def _is_int(value: Any) -> bool:
 def check_prompt(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise FieldProblem("must be non-empty text", "quote it if it looks like a number")
-    if len(value) > MAX_PROMPT_CHARS:
+    if len(value) > _limits["prompt_chars"]:
         raise FieldProblem(
-            f"is {len(value):,} characters; the limit is {MAX_PROMPT_CHARS:,}",
+            f"is {len(value):,} characters; the limit is {_limits['prompt_chars']:,}",
             "shorten it, or raise the limit with --max-prompt-chars",
         )
     return value

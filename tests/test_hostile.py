@@ -1,0 +1,72 @@
+"""Hostile and broken input: secrets stay secret, names cannot escape the run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.simulator import DEMO_SECRET_KEY
+
+from .conftest import Harness, cli, sim_env
+
+FAST = ["--qps", "50", "--first-poll", "0.2", "--poll-interval", "0.1", "--progress-every", "1"]
+
+
+async def test_a_verbose_run_never_shows_a_secret(harness: Harness) -> None:
+    word = harness.sim.config.reject_word
+    m = harness.manifest(f"tasks:\n  - a\n  - 'b {word}'\n")
+    r = await cli(
+        "run", str(m), "--out", str(harness.out), "--verbose", *FAST, env=sim_env(harness.sim)
+    )
+    assert r.returncode == 1
+    secrets = [DEMO_SECRET_KEY.encode(), *(t.encode() for t in harness.sim.state.tokens)]
+    assert len(secrets) >= 2  # the secret key and at least one access token
+    streams = {"stdout": r.stdout, "stderr": r.stderr}
+    files = {str(p): p.read_bytes() for p in harness.out.rglob("*") if p.is_file()}
+    assert b"access token refreshed" in r.stderr  # the verbose run did talk about tokens
+    for where, content in {**streams, **files}.items():
+        for secret in secrets:
+            assert secret not in content, f"a secret appears in {where}"
+
+
+async def test_hostile_names_stay_inside_the_run_directory(harness: Harness) -> None:
+    m = harness.manifest(
+        r"""
+        tasks:
+          - {prompt: a, name: "../../escaped"}
+          - {prompt: b, name: "/etc/passwd"}
+          - {prompt: c, name: "..", repeat: 2}
+          - {prompt: d, name: "tab\there\u0007bell\nnewline"}
+          - {prompt: e, name: "%s"}
+          - "../../prompt used as a name"
+    """
+        % ("长" * 300)
+    )
+    assert await harness.run(m) == 0
+    inside = harness.out.resolve()
+    written = [p for p in harness.tmp.rglob("*") if p.is_file()]
+    assert not [p for p in written if p.name != "job.yaml" and inside not in p.resolve().parents]
+    images = sorted((harness.out / "images").iterdir())
+    assert len(images) == 7  # unique, one per image
+    for image in images:
+        assert image.parent == harness.out / "images"
+        assert len(image.name.encode()) < 255 and not any(ord(c) < 32 for c in image.name)
+        assert not image.name.startswith(".")
+
+
+def test_prompt_length_limit_is_a_manifest_error_with_the_flag_to_raise_it(tmp_path: Path) -> None:
+    from runner import fields
+    from runner.errors import ManifestError
+    from runner.manifest import load_manifest
+
+    path = tmp_path / "m.yaml"
+    path.write_text("tasks:\n  - " + "x" * 4001 + "\n")
+    with pytest.raises(ManifestError, match="4,001 characters; the limit is 4,000") as info:
+        load_manifest(path)
+    assert "--max-prompt-chars" in str(info.value)
+    fields.set_max_prompt_chars(5000)
+    try:
+        assert load_manifest(path).entries
+    finally:
+        fields.set_max_prompt_chars(fields.MAX_PROMPT_CHARS)
