@@ -70,3 +70,24 @@ def test_prompt_length_limit_is_a_manifest_error_with_the_flag_to_raise_it(tmp_p
         assert load_manifest(path).entries
     finally:
         fields.set_max_prompt_chars(fields.MAX_PROMPT_CHARS)
+
+
+async def test_broken_api_answers_are_survived(sim_factory, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from runner.ledger import read
+    from runner.simulator.mangle import KINDS
+
+    from .conftest import FAST_SIM
+
+    sim = await sim_factory(replace(FAST_SIM, mangle_rate=0.35, gen_s=(1.5, 3.0), seed=5))
+    h = Harness(tmp_path, sim)
+    manifest = h.manifest("tasks:\n  - {prompt: p, repeat: 25, number_of_images: 2}\n")
+
+    # Frequent small polls, so that many answers can be broken.
+    assert await h.run(manifest, download_attempts=8, first_poll_s=0.1, poll_interval_s=0.05) == 0
+
+    assert len(sim.state.mangled) >= len(KINDS) - 2, sim.state.mangled  # most kinds were sent
+    assert read(h.out / "ledger.jsonl").bad_lines == 0
+    assert len(sim.state.submissions) == 25
+    assert h.check_images_intact() == 50

@@ -163,3 +163,13 @@ async def test_upload_flow(sim_factory) -> None:
                 await anyio.sleep(0.02)
         got = await (await s.get(d["full_path"])).read()
         assert got == b"\x89PNG\r\n\x1a\nabc"
+
+
+def test_the_simulator_binds_loopback_unless_told_otherwise() -> None:
+    from runner.cli import build_parser
+    from runner.simulator.server import RunningSimulator, is_loopback
+
+    assert build_parser().parse_args(["simulate"]).host == "127.0.0.1"
+    assert RunningSimulator().host == "127.0.0.1"
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")  # these get a warning

@@ -22,11 +22,13 @@ from aiohttp import web
 
 from .config import SimConfig
 from .images import render_png
+from .mangle import KINDS, mangle
 from .state import SimState, SimTask, SimUpload
 from .validate import check_submit
 
 STATE_KEY: web.AppKey[SimState] = web.AppKey("state", SimState)
 API_PREFIX = "/open/v1/"
+QUERY_PATHS = ("/open/v1/ai_creation/task", "/open/v1/ai_creation/task/page")
 FILE_PATHS = ("/open/v1/common/create_upload_url", "/open/v1/common/file_detail")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -82,12 +84,23 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
         if state.chance(cfg.error_50000_rate, "50000", *who):
             return envelope(50000, "internal error")
         response = await handler(request)
+        if request.path in QUERY_PATHS and state.chance(cfg.mangle_rate, "mangle", *who):
+            response = _mangled(state, response)
         if slow:  # the work is done; only the answer is late (a client may give up on it)
             await asyncio.sleep(cfg.slow_s)
         return response
     except DropConnection:
         # The transport is already closed; aiohttp has nothing left to write to.
         return web.Response(status=499)
+
+
+def _mangled(state: SimState, response: web.StreamResponse) -> web.Response:
+    assert isinstance(response, web.Response) and response.body is not None
+    envelope = json.loads(bytes(response.body))  # type: ignore[arg-type]
+    kind = KINDS[int(state.draw("mangle-kind", envelope.get("trace_id")) * len(KINDS))]
+    body, ctype = mangle(envelope, kind)
+    state.mangled[kind] += 1
+    return web.Response(body=body, content_type=ctype)
 
 
 async def _json_body(request: web.Request) -> Any:

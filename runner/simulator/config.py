@@ -37,4 +37,7 @@ class SimConfig:
     slow_s: float = 5.0
     truncate_rate: float = 0.0  # CDN: body shorter than its Content-Length
     cdn_404_rate: float = 0.0  # CDN: URL gone; a re-query of the task gives a fresh one
+    mangle_rate: float = (
+        0.0  # task queries: a broken answer (see mangle.py) instead of the real one
+    )
     cdn_fail_first: int = 0  # CDN: the first N fetches of each image fail (404, truncated, ...)

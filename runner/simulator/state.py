@@ -61,6 +61,7 @@ class SimState:
     upload_puts: list[str] = field(default_factory=list)  # sha256 of each uploaded body
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
     rejected_40001: int = 0
+    mangled: collections.Counter[str] = field(default_factory=collections.Counter)
     cdn_fetches: collections.Counter[tuple[str, int]] = field(default_factory=collections.Counter)
     _draws: collections.Counter[tuple[object, ...]] = field(default_factory=collections.Counter)
     window: collections.deque[float] = field(default_factory=collections.deque)

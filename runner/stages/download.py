@@ -109,7 +109,8 @@ async def _refresh_urls(ctx: RunContext, rec: TaskRecord) -> None:
 
 async def fetch(ctx: RunContext, rec: TaskRecord, index: int, url: str) -> ImageFile:
     if not url.lower().startswith(("http://", "https://")):
-        raise DownloadError(url, "output URL is not http(s); not fetched", refreshable=False)
+        # not fetched; a re-query of the task may well give a proper URL
+        raise DownloadError(url, "output URL is not http(s); not fetched", refreshable=True)
     cap = ctx.options.max_download_bytes
     ctx.images_dir.mkdir(parents=True, exist_ok=True)
     temp = ctx.images_dir / f".{rec.key}.{index}.part"
