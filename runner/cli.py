@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse longer prompts before submitting (the API's limit is unpublished)",
     )
     r.add_argument(
+        "--max-download-mb",
+        type=_positive(float),
+        default=64.0,
+        metavar="MB",
+        help="an output image larger than this is refused (default 64)",
+    )
+    r.add_argument(
         "--notify-url",
         metavar="URL",
         help="POST summary.json to this URL when the run ends, however it ends",
@@ -222,6 +229,7 @@ def _run(args: argparse.Namespace) -> int:
         settle_s=args.settle,
         timeout_s=args.timeout,
         retry_failed=args.retry_failed,
+        max_download_bytes=int(args.max_download_mb * 1024 * 1024),
     )
     request = RunRequest(
         args.manifest,

@@ -91,3 +91,25 @@ async def test_broken_api_answers_are_survived(sim_factory, tmp_path: Path) -> N
     assert read(h.out / "ledger.jsonl").bad_lines == 0
     assert len(sim.state.submissions) == 25
     assert h.check_images_intact() == 50
+
+
+async def test_cdn_bodies_that_are_not_images_are_fetched_again(sim_factory, tmp_path) -> None:
+    from dataclasses import replace
+
+    from .conftest import FAST_SIM
+
+    sim = await sim_factory(replace(FAST_SIM, cdn_not_image_rate=0.4, seed=2))
+    h = Harness(tmp_path, sim)
+    assert await h.run(h.manifest("tasks:\n  - {prompt: p, repeat: 6}\n"), download_attempts=8) == 0
+    assert h.check_images_intact() == 6
+    assert not [p for p in (h.out / "images").iterdir() if not p.name.endswith(".png")]
+
+
+async def test_an_image_over_the_size_cap_is_refused_with_a_reason(harness: Harness) -> None:
+    import orjson
+
+    code = await harness.run(harness.manifest("tasks: [a]\n"), max_download_bytes=100)
+    assert code == 1
+    item = orjson.loads((harness.out / "summary.json").read_bytes())["items"][0]
+    assert "over the cap" in item["error"] or "more than 100 bytes" in item["error"]
+    assert not list((harness.out / "images").iterdir())

@@ -247,6 +247,8 @@ async def cdn_image(request: web.Request) -> web.StreamResponse:
     if forced and state.cdn_fetches[(task.unique_id, index)] % 2 == 1:
         task.url_version += 1
         raise web.HTTPNotFound
+    if state.chance(state.config.cdn_not_image_rate, "not-image", request.path):
+        return web.Response(text="<html>captive portal</html>", content_type="text/html")
     if state.chance(state.config.cdn_404_rate, "404", request.path):
         task.url_version += 1  # this URL has "expired"; the task now lists a fresh one
         raise web.HTTPNotFound

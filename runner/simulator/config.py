@@ -40,4 +40,5 @@ class SimConfig:
     mangle_rate: float = (
         0.0  # task queries: a broken answer (see mangle.py) instead of the real one
     )
+    cdn_not_image_rate: float = 0.0  # CDN: HTTP 200 with an HTML page instead of the image
     cdn_fail_first: int = 0  # CDN: the first N fetches of each image fail (404, truncated, ...)
