@@ -238,6 +238,7 @@ def _run(args: argparse.Namespace) -> int:
         args.max_tasks,
         args.progress_every,
         notify_url=args.notify_url,
+        quiet=args.quiet,
     )
 
     async def go() -> int:

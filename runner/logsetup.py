@@ -7,20 +7,32 @@ import logging
 import sys
 from pathlib import Path
 
+from rich.console import Console
+from rich.logging import RichHandler
+
 from .credentials import RedactingFilter
 
 PLAIN = "%(asctime)s %(levelname)-7s %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
 
 
+CONSOLE: Console | None = None  # on a terminal: shared by log lines and the live display
+
+
 def setup(*, quiet: bool, verbose: bool) -> None:
+    global CONSOLE
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        CONSOLE = Console(stderr=True)
+        handler = RichHandler(console=CONSOLE, show_path=False, log_time_format="%H:%M:%S")
+    else:
+        CONSOLE = None
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(PLAIN, DATEFMT))
     handler.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
-    tty = sys.stderr.isatty()
-    handler.setFormatter(logging.Formatter("%(message)s" if tty else PLAIN, DATEFMT))
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     for noisy in ("aiohttp.access", "asyncio"):

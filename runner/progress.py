@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 
 import anyio
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .context import RunContext
 from .model import TaskState
@@ -83,3 +85,40 @@ async def plain_reporter(ctx: RunContext, interval_s: float) -> None:
     while True:
         await anyio.sleep(interval_s)
         log.info("%s", snapshot(ctx, started_done).line())
+
+
+async def live_reporter(ctx: RunContext, console: Console) -> None:
+    """A terminal display redrawn in place; cancelled when the run ends."""
+    started_done = sum(1 for r in ctx.records.values() if r.state is TaskState.DONE)
+    first = snapshot(ctx, started_done)
+    columns = (
+        TextColumn("{task.description:>10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
+    with Progress(*columns, console=console, refresh_per_second=4) as bars:
+        tasks = bars.add_task("tasks done", total=first.total, info="")
+        images = bars.add_task("images", total=first.images_expected, info="")
+
+        def draw() -> None:
+            s = snapshot(ctx, started_done)
+            eta = f"{s.eta_s:.0f}s" if s.eta_s is not None else "?"
+            bars.update(
+                tasks,
+                completed=s.done + s.failed,
+                info=f"{s.planned} to submit, {s.in_flight} generating, {s.failed} failed",
+            )
+            bars.update(
+                images,
+                completed=s.images,
+                info=f"{s.rate:.1f}/{s.max_rate:.1f} qps, {s.throttles} x 40001, "
+                f"{s.elapsed_s:.0f}s elapsed, eta {eta}",
+            )
+
+        try:
+            while True:
+                draw()
+                await anyio.sleep(0.5)
+        finally:
+            draw()  # the run's last state, not the one half a second before the end

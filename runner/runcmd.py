@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import anyio
 
-from . import scheduler
+from . import logsetup, scheduler
 from .client import ApiClient
 from .context import RunContext, RunOptions
 from .credentials import Credentials
@@ -37,7 +37,7 @@ from .lock import RunLock
 from .manifest import load_manifest
 from .model import TaskRecord, TaskSpec, TaskState
 from .notify import notify
-from .progress import plain_reporter
+from .progress import live_reporter, plain_reporter
 from .reconcile import Reconciler
 from .replay import Replay
 from .report import EXIT_AUTH, build_summary, exit_code, write_reports
@@ -56,6 +56,7 @@ class RunRequest:
     progress_interval_s: float = 30.0
     log_to_run_dir: bool = True
     notify_url: str | None = None
+    quiet: bool = False
 
 
 def default_run_dir(name: str) -> Path:
@@ -234,7 +235,10 @@ async def _run_locked(
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_on_signals, ctx)
-                tg.start_soon(plain_reporter, ctx, request.progress_interval_s)
+                if logsetup.CONSOLE is not None and not request.quiet:
+                    tg.start_soon(live_reporter, ctx, logsetup.CONSOLE)
+                else:
+                    tg.start_soon(plain_reporter, ctx, request.progress_interval_s)
                 await _resume_in_doubt(ctx)
                 await scheduler.execute(ctx)
                 tg.cancel_scope.cancel()

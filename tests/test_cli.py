@@ -102,3 +102,48 @@ async def test_a_second_run_on_a_locked_directory_exits_75(harness: Harness) -> 
     assert r.returncode == 75
     assert f"locked by process {os.getpid()}".encode() in r.stderr
     assert harness.sim.state.calls.total() == 0
+
+
+async def test_a_terminal_gets_live_progress_and_a_pipe_gets_plain_lines(harness: Harness) -> None:
+    import shlex
+    import shutil
+    import sys
+
+    import pytest
+
+    if shutil.which("script") is None:
+        pytest.skip("util-linux `script` is needed to give the run a terminal")
+    m = harness.manifest("tasks: [a, b, c]\n")
+    cmd = shlex.join(
+        [sys.executable, "-m", "runner", "run", str(m), "--out", str(harness.out / "tty"), *FAST]
+    )
+    r = await cli_tty(cmd, sim_env(harness.sim))
+    assert r.returncode == 0
+    screen = r.stdout.decode("utf-8", "replace")
+    assert "tasks done" in screen and "3/3" in screen and "━" in screen
+
+    r = await cli(
+        "run",
+        str(m),
+        "--out",
+        str(harness.out / "pipe"),
+        *FAST[:-2],
+        "--progress-every",
+        "0.2",
+        env=sim_env(harness.sim),
+    )
+    assert r.returncode == 0
+    assert b"\r" not in r.stderr and b"\x1b[" not in r.stderr
+    lines = r.stderr.decode().splitlines()
+    assert any(" INFO    tasks " in line and "qps" in line for line in lines)
+    assert all(line[:4].isdigit() for line in lines)  # every line is timestamped
+
+
+async def cli_tty(command: str, env: dict[str, str]):
+    import os
+
+    import anyio
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith("CHANJING_")}
+    full.update(env, TERM="xterm", COLUMNS="160")
+    return await anyio.run_process(["script", "-qefc", command, "/dev/null"], env=full, check=False)

@@ -1,0 +1,125 @@
+"""The gallery as a person sees it, in headless Chromium: tasks, images, filters."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+import pytest
+
+from .conftest import Harness
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (.ci/run installs it); the gallery is unchecked",
+)
+
+CHECK = """
+(async () => {
+  const visible = () => [...document.querySelectorAll('article.task')]
+      .filter(a => a.offsetParent !== null).map(a => a.className);
+  const imgs = [...document.images];
+  await Promise.all(imgs.map(i => i.decode().catch(() => null)));
+  const out = {
+    tasks: document.querySelectorAll('article.task').length,
+    images: imgs.length,
+    loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+    all: visible().length,
+  };
+  document.querySelector('label[for=f-failed]').click();
+  out.failed = visible();
+  document.querySelector('label[for=f-succeeded]').click();
+  out.succeeded = visible().length;
+  document.querySelector('label[for=f-all]').click();
+  out.back = visible().length;
+  out.text = document.body.innerText;
+  return out;
+})()
+"""
+
+
+async def evaluate_in_chromium(page: Path, tmp: Path, script: str) -> Any:
+    assert CHROMIUM is not None
+    args = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp / 'profile'}",
+        "--remote-debugging-port=0",
+        "--allow-file-access-from-files",
+        "about:blank",
+    ]
+    proc = await anyio.open_process(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        said = b""
+        with anyio.fail_after(30):
+            assert proc.stderr is not None
+            while not (m := re.search(rb"ws://127\.0\.0\.1:(\d+)/", said)):
+                said += await proc.stderr.receive()
+        port = int(m.group(1))
+        async with aiohttp.ClientSession() as s:
+            with anyio.fail_after(30):
+                while True:  # the page target appears once the page has started loading
+                    targets = await (await s.get(f"http://127.0.0.1:{port}/json/list")).json()
+                    pages = [t for t in targets if t.get("type") == "page"]
+                    if pages:
+                        break
+                    await anyio.sleep(0.1)
+                async with s.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                    await ws.send_json({"id": 1, "method": "Page.enable"})
+                    await ws.send_json(
+                        {"id": 2, "method": "Page.navigate", "params": {"url": page.as_uri()}}
+                    )
+                    async for msg in ws:
+                        data = json.loads(msg.data)
+                        if data.get("method") == "Page.loadEventFired":
+                            await ws.send_json(
+                                {
+                                    "id": 3,
+                                    "method": "Runtime.evaluate",
+                                    "params": {
+                                        "expression": script,
+                                        "awaitPromise": True,
+                                        "returnByValue": True,
+                                    },
+                                }
+                            )
+                        elif data.get("id") == 3:
+                            assert "exceptionDetails" not in data["result"], data["result"]
+                            return data["result"]["result"]["value"]
+    finally:
+        proc.kill()
+        await proc.aclose()
+
+
+async def test_the_gallery_shows_every_task_its_images_and_filters(harness: Harness) -> None:
+    word = harness.sim.config.reject_word
+    manifest = harness.manifest(f"""
+        tasks:
+          - {{prompt: "a <b>bold</b> harbour", name: harbour, number_of_images: 2}}
+          - {{prompt: quiet library, aspect_ratio: "16:9"}}
+          - "poster {word}"
+    """)
+    assert await harness.run(manifest) == 1
+
+    seen = await evaluate_in_chromium(harness.out / "index.html", harness.tmp, CHECK)
+
+    assert seen["tasks"] == 3 and seen["all"] == 3
+    assert seen["images"] == 3 and seen["loaded"] == 3  # relative paths, all on disk
+    assert seen["failed"] == ["task failed"]
+    assert seen["succeeded"] == 2 and seen["back"] == 3
+    assert "a <b>bold</b> harbour" in seen["text"]  # shown as text, not markup
+    assert "moderation" in seen["text"]  # the failure's reason is on the page
