@@ -146,3 +146,42 @@ async def test_deadline_stops_submitting_polls_in_flight_then_resume_finishes(
         assert await proc.wait() == 0
     assert len(h.sim.state.submissions) == 20
     assert h.check_images_intact() == 20
+
+
+async def test_status_works_while_a_run_is_going(slow_harness: Harness) -> None:
+    from .conftest import cli
+
+    h = slow_harness
+    manifest = h.manifest("tasks:\n  - {prompt: p, repeat: 4}\n")
+    submitted = when_submitted(h, 4)
+    proc = await start(h, manifest, "--qps", "20")
+    with anyio.fail_after(20):
+        await submitted.wait()
+        while True:  # the answer of the 4th submit is recorded right after it arrives
+            r = await cli("status", str(h.out), "--json")
+            status = orjson.loads(r.stdout)
+            if status["states"]["submitted"] == 4:
+                break
+            await anyio.sleep(0.05)
+    assert status["running"] is True
+    assert status["last_progress"] is not None
+    r = await cli("status", str(h.out))
+    assert b"(a run is going)" in r.stdout and b"submitted" in r.stdout
+    proc.send_signal(signal.SIGTERM)
+    with anyio.fail_after(10):
+        assert await proc.wait() == 4
+
+
+async def test_quiet_prints_only_warnings_and_the_final_line(sim_factory, tmp_path: Path) -> None:
+    from .conftest import cli
+
+    h = Harness(tmp_path, await sim_factory(FAST_SIM))
+    word = h.sim.config.reject_word
+    m = h.manifest(f"tasks:\n  - a\n  - 'b {word}'\n")
+    r = await cli("run", str(m), "--out", str(h.out), "--quiet", *QUICK, env=sim_env(h.sim))
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert "WARNING" in err and "rejected" in err
+    assert " INFO " not in err
+    assert r.stdout.decode().startswith("exit 1")
+    assert "finished: 1 succeeded, 1 failed" in (h.out / "run.log").read_text()
