@@ -79,27 +79,31 @@ async def evaluate_in_chromium(page: Path, tmp: Path, script: str) -> Any:
                         break
                     await anyio.sleep(0.1)
                 async with s.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                    await ws.send_json({"id": 1, "method": "Page.enable"})
-                    await ws.send_json(
-                        {"id": 2, "method": "Page.navigate", "params": {"url": page.as_uri()}}
+                    ids = iter(range(1, 10_000))
+
+                    async def call(method: str, **params: Any) -> Any:
+                        wanted = next(ids)
+                        await ws.send_json({"id": wanted, "method": method, "params": params})
+                        async for msg in ws:
+                            data = json.loads(msg.data)
+                            if data.get("id") == wanted:
+                                assert "exceptionDetails" not in data.get("result", {}), data
+                                return data.get("result")
+                        raise AssertionError("the browser closed the connection")
+
+                    await call("Page.navigate", url=page.as_uri())
+                    ready = (
+                        f"location.href === {json.dumps(page.as_uri())} && "
+                        "document.readyState === 'complete'"
                     )
-                    async for msg in ws:
-                        data = json.loads(msg.data)
-                        if data.get("method") == "Page.loadEventFired":
-                            await ws.send_json(
-                                {
-                                    "id": 3,
-                                    "method": "Runtime.evaluate",
-                                    "params": {
-                                        "expression": script,
-                                        "awaitPromise": True,
-                                        "returnByValue": True,
-                                    },
-                                }
-                            )
-                        elif data.get("id") == 3:
-                            assert "exceptionDetails" not in data["result"], data["result"]
-                            return data["result"]["result"]["value"]
+                    while not (
+                        await call("Runtime.evaluate", expression=ready, returnByValue=True)
+                    )["result"]["value"]:
+                        await anyio.sleep(0.05)
+                    result = await call(
+                        "Runtime.evaluate", expression=script, awaitPromise=True, returnByValue=True
+                    )
+                    return result["result"]["value"]
     finally:
         proc.kill()
         await proc.aclose()
