@@ -96,9 +96,13 @@ async def evaluate_in_chromium(page: Path, tmp: Path, script: str) -> Any:
                         f"location.href === {json.dumps(page.as_uri())} && "
                         "document.readyState === 'complete'"
                     )
-                    while not (
-                        await call("Runtime.evaluate", expression=ready, returnByValue=True)
-                    )["result"]["value"]:
+                    # The browser is another process: asking again is the only way to know.
+                    for _ in range(600):
+                        answer = await call(
+                            "Runtime.evaluate", expression=ready, returnByValue=True
+                        )
+                        if answer["result"]["value"]:
+                            break
                         await anyio.sleep(0.05)
                     result = await call(
                         "Runtime.evaluate", expression=script, awaitPromise=True, returnByValue=True
