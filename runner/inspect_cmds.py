@@ -117,6 +117,7 @@ def status_data(run_dir: Path) -> dict[str, Any]:
         if r.state is TaskState.FAILED
     ]
     starts = [e for e in replay.runs if e.get("what") == "start"]
+    ends = [e for e in replay.runs if e.get("what") == "end"]
     return {
         "run_dir": str(run_dir),
         "tasks": len(records),
@@ -130,10 +131,27 @@ def status_data(run_dir: Path) -> dict[str, Any]:
         "first_started": _iso(replay.first_t),
         "last_run_started": _iso(starts[-1]["t"]) if starts else None,
         "last_progress": _iso(replay.last_progress_t),
+        "rates": _rates(
+            records, starts[-1]["t"] if starts else replay.first_t, replay.last_progress_t
+        ),
+        "last_run_api": ends[-1].get("api") if ends and ends[-1]["t"] >= starts[-1]["t"] else None,
         "running": _running(run_dir),
         "exit_code": exit_code(records),
         "ledger_events": replay.events,
         "bad_ledger_lines": replay.bad_lines,
+    }
+
+
+def _rates(records: list[Any], since: float | None, until: float | None) -> dict[str, float]:
+    """Tasks submitted and finished per minute in the latest run, from the ledger."""
+    if since is None or until is None or until <= since:
+        return {"submitted_per_min": 0.0, "finished_per_min": 0.0}
+    minutes = (until - since) / 60
+    submitted = sum(1 for r in records if r.submitted_at and r.submitted_at >= since)
+    finished = sum(1 for r in records if r.finished_at and r.finished_at >= since)
+    return {
+        "submitted_per_min": round(submitted / minutes, 1),
+        "finished_per_min": round(finished / minutes, 1),
     }
 
 
@@ -169,6 +187,14 @@ def status_text(data: dict[str, Any]) -> str:
     img = data["images"]
     lines.append(f"  images     {img['downloaded']}/{img['expected']}")
     lines.append(f"  started {data['first_started']}, last progress {data['last_progress']}")
+    rates = data["rates"]
+    lines.append(
+        f"  latest run: {rates['submitted_per_min']} submitted/min, "
+        f"{rates['finished_per_min']} finished/min"
+    )
+    if data["last_run_api"]:
+        api = data["last_run_api"]
+        lines.append(f"  API calls {api.get('calls')}, 40001 answers {api.get('throttled_40001')}")
     if data["failures"]:
         lines.append("failures:")
         for f in data["failures"][:50]:

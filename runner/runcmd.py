@@ -264,7 +264,8 @@ async def _run_locked(
     write_reports(run_dir, summary, list(records.values()))
     code = EXIT_AUTH if auth_error is not None else summary["exit_code"]
     ledger.write(
-        {"e": "run", "what": "end", "exit": code, "stopped": ctx.stop_reason}, durable=True
+        {"e": "run", "what": "end", "exit": code, "stopped": ctx.stop_reason, "api": api},
+        durable=True,
     )
     t = summary["tasks"]
     log.info(

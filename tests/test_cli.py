@@ -42,6 +42,8 @@ async def test_full_run_status_and_report(harness: Harness) -> None:
     status = orjson.loads(r.stdout)
     assert status["states"]["done"] == 3 and status["images"]["downloaded"] == 3
     assert status["running"] is False
+    assert status["rates"]["finished_per_min"] > 0
+    assert status["last_run_api"]["calls"] >= 4  # a token and three submits at least
     (harness.out / "index.html").unlink()
     r = await cli("report", str(harness.out))
     assert r.returncode == 0 and (harness.out / "index.html").exists()
