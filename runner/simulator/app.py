@@ -97,7 +97,7 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
 def _mangled(state: SimState, response: web.StreamResponse) -> web.Response:
     assert isinstance(response, web.Response) and response.body is not None
     envelope = json.loads(bytes(response.body))  # type: ignore[arg-type]
-    kind = KINDS[int(state.draw("mangle-kind", envelope.get("trace_id")) * len(KINDS))]
+    kind = KINDS[state.mangled.total() % len(KINDS)]  # every kind in turn
     body, ctype = mangle(envelope, kind)
     state.mangled[kind] += 1
     return web.Response(body=body, content_type=ctype)
