@@ -16,7 +16,7 @@ from .client import ApiClient
 from .gate import RequestGate
 from .ledger import Ledger
 from .limiter import AccountLimiter
-from .model import TaskRecord, TaskState
+from .model import TaskRecord
 from .reconcile import Reconciler
 
 
@@ -85,6 +85,3 @@ class RunContext:
         self.stopping.set()
         if self.feed_scope is not None:
             self.feed_scope.cancel()
-
-    def count(self, state: TaskState) -> int:
-        return sum(1 for r in self.records.values() if r.state is state)

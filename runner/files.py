@@ -67,16 +67,6 @@ def commit_file(temp: Path, final: Path) -> None:
     fsync_dir(final.parent)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    commit_file(temp, path)
-
-
 def clean_partials(images_dir: Path) -> int:
     """Remove temporary files a crash left behind."""
     removed = 0

@@ -93,7 +93,3 @@ def gallery_parts(head: dict[str, Any], items: Iterable[dict[str, Any]]) -> Iter
     for item in items:
         yield _task(item)
     yield "</main></body></html>"
-
-
-def render_gallery(head: dict[str, Any], items: Iterable[dict[str, Any]]) -> str:
-    return "".join(gallery_parts(head, items))
