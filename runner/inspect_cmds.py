@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from . import ledger
+from .lock import RunLock
 from .model import TaskSpec, TaskState
 from .replay import Replay
 from .report import build_summary, exit_code, item_status, write_reports
@@ -135,7 +136,7 @@ def status_data(run_dir: Path) -> dict[str, Any]:
             records, starts[-1]["t"] if starts else replay.first_t, replay.last_progress_t
         ),
         "last_run_api": ends[-1].get("api") if ends and ends[-1]["t"] >= starts[-1]["t"] else None,
-        "running": _running(run_dir),
+        "running": RunLock(run_dir).held(),
         "exit_code": exit_code(records),
         "ledger_events": replay.events,
         "bad_ledger_lines": replay.bad_lines,
@@ -153,23 +154,6 @@ def _rates(records: list[Any], since: float | None, until: float | None) -> dict
         "submitted_per_min": round(submitted / minutes, 1),
         "finished_per_min": round(finished / minutes, 1),
     }
-
-
-def _running(run_dir: Path) -> bool:
-    import fcntl
-    import os
-
-    lock = run_dir / ".lock"
-    if not lock.exists():
-        return False
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def _iso(t: float | None) -> str | None:
