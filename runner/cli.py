@@ -10,14 +10,16 @@ from typing import Any
 
 import anyio
 
-from . import __version__, fields, inspect_cmds, logsetup
-from .context import RunOptions
-from .credentials import Credentials, resolve_base_url, resolve_credentials
-from .durations import parse_deadline_s, parse_duration_s
-from .errors import LockedError, ManifestError, UsageError
-from .expand import MAX_TASKS
-from .report import EXIT_LOCKED, EXIT_USAGE
-from .runcmd import RunRequest, run
+from runner import __version__, logsetup
+from runner.api.credentials import Credentials, resolve_base_url, resolve_credentials
+from runner.commands import inspect as inspect_cmds
+from runner.commands.run import RunRequest, run
+from runner.durations import parse_deadline_s, parse_duration_s
+from runner.errors import LockedError, ManifestError, UsageError
+from runner.manifest import fields
+from runner.manifest.expand import MAX_TASKS
+from runner.pipeline.context import RunOptions
+from runner.report.summary import EXIT_LOCKED, EXIT_USAGE
 
 log = logging.getLogger("runner.cli")
 
@@ -249,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
                 resolve_credentials,
                 logsetup.attach_run_log,
             )
-        from .simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
+        from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
 
         # The demo account: a QPS limit above --qps, short generation times.
         config = SimConfig(qps_limit=max(20.0, args.qps * 1.5), gen_s=(1.0, 3.0))
@@ -265,7 +267,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .simulator import SimConfig, serve_forever
+    from runner.simulator import SimConfig, serve_forever
 
     config = SimConfig(
         qps_limit=args.qps,

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.logging import RichHandler
 
-from .credentials import RedactingFilter
+from runner.api.credentials import RedactingFilter
 
 PLAIN = "%(asctime)s %(levelname)-7s %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"

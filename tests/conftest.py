@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from runner import retry
-from runner.context import RunOptions
-from runner.credentials import Credentials
-from runner.ledger import read
-from runner.runcmd import RunRequest, run
+from runner.api import retry
+from runner.api.credentials import Credentials
+from runner.commands.run import RunRequest, run
+from runner.pipeline.context import RunOptions
+from runner.rundir.ledger import read
 from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
 from runner.simulator.images import render_png
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner.errors import ManifestError
-from runner.expand import expand
-from runner.manifest import load_manifest
+from runner.manifest.expand import expand
+from runner.manifest.load import load_manifest
 from runner.simulator.images import render_png
 
 from .conftest import Harness, cli

@@ -14,10 +14,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from runner.expand import expand
-from runner.ledger import read
-from runner.manifest import load_manifest
-from runner.model import TaskState
+from runner.manifest.expand import expand
+from runner.manifest.load import load_manifest
+from runner.records import TaskState
+from runner.rundir.ledger import read
 
 from .conftest import FAST_SIM, Harness, sim_env
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from runner.lock import RunLock
+from runner.rundir.lock import RunLock
 
 from .conftest import Harness, cli, sim_env
 

@@ -56,9 +56,9 @@ async def test_hostile_names_stay_inside_the_run_directory(harness: Harness) -> 
 
 
 def test_prompt_length_limit_is_a_manifest_error_with_the_flag_to_raise_it(tmp_path: Path) -> None:
-    from runner import fields
     from runner.errors import ManifestError
-    from runner.manifest import load_manifest
+    from runner.manifest import fields
+    from runner.manifest.load import load_manifest
 
     path = tmp_path / "m.yaml"
     path.write_text("tasks:\n  - " + "x" * 4001 + "\n")
@@ -75,7 +75,7 @@ def test_prompt_length_limit_is_a_manifest_error_with_the_flag_to_raise_it(tmp_p
 async def test_broken_api_answers_are_survived(sim_factory, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from runner.ledger import read
+    from runner.rundir.ledger import read
     from runner.simulator.mangle import KINDS
 
     from .conftest import FAST_SIM

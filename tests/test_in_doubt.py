@@ -10,11 +10,11 @@ import aiohttp
 import anyio
 import orjson
 
-from runner.expand import expand
-from runner.ledger import Ledger
-from runner.manifest import load_manifest
-from runner.model import Request
-from runner.reconcile import assign
+from runner.manifest.expand import expand
+from runner.manifest.load import load_manifest
+from runner.pipeline.reconcile import assign
+from runner.records import Request
+from runner.rundir.ledger import Ledger
 from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY
 
 from .conftest import FAST_SIM, Harness

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import ManifestError
-from runner.expand import expand
-from runner.manifest import load_manifest
+from runner.manifest.expand import expand
+from runner.manifest.load import load_manifest
 
 
 def write(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from runner.runcmd import RunRequest, run
+from runner.commands.run import RunRequest, run
 
 from .conftest import DEMO_CREDS, FAST_RUN, FAST_SIM, Harness
 

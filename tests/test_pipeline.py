@@ -8,7 +8,7 @@ from dataclasses import replace
 import anyio
 import orjson
 
-from runner.model import TaskState
+from runner.records import TaskState
 
 from .conftest import FAST_SIM, Harness
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import orjson
 
-from runner.credentials import Credentials
-from runner.runcmd import RunRequest, run
+from runner.api.credentials import Credentials
+from runner.commands.run import RunRequest, run
 
 from .conftest import FAST_RUN, FAST_SIM, Harness
 

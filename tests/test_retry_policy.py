@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from runner import retry
+from runner.api import retry
+from runner.api.retry import Decision, RetryPolicy, backoff_s, classify, should_retry
 from runner.errors import AuthError, PermanentApiError, RateLimited, TransientApiError
-from runner.retry import Decision, RetryPolicy, backoff_s, classify, should_retry
 
 
 def test_classification() -> None:
@@ -41,7 +41,7 @@ def test_errors_carry_their_trace_id() -> None:
 
 
 def test_a_gateway_429_is_a_rate_limit_not_a_lost_answer() -> None:
-    from runner.client import _parse
+    from runner.api.client import _parse
 
     with pytest.raises(RateLimited):
         _parse("/open/v1/ai_creation/task/submit", 429, "text/html", b"<html>slow down</html>")

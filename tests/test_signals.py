@@ -13,7 +13,7 @@ import anyio
 import orjson
 import pytest
 
-from runner.ledger import read
+from runner.rundir.ledger import read
 
 from .conftest import FAST_SIM, Harness, sim_env
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import anyio
 
-from ..simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
-from . import baselines, scale
+from runner.bench import baselines, scale
+from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
 
 
 @dataclass

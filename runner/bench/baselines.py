@@ -17,7 +17,7 @@ import aiohttp
 import anyio
 from aiolimiter import AsyncLimiter
 
-from ..simulator import DEMO_APP_ID, DEMO_SECRET_KEY
+from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY
 
 
 class _Api:

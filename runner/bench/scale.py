@@ -13,8 +13,8 @@ from pathlib import Path
 import anyio
 import orjson
 
-from ..ledger import read
-from ..simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
+from runner.rundir.ledger import read
+from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
 
 
 def write_big_manifest(folder: Path, n: int) -> Path:

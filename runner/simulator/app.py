@@ -20,11 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .config import SimConfig
-from .images import render_png
-from .mangle import KINDS, mangle
-from .state import SimState, SimTask, SimUpload
-from .validate import check_submit
+from runner.simulator.config import SimConfig
+from runner.simulator.images import render_png
+from runner.simulator.mangle import KINDS, mangle
+from runner.simulator.state import SimState, SimTask, SimUpload
+from runner.simulator.validate import check_submit
 
 STATE_KEY: web.AppKey[SimState] = web.AppKey("state", SimState)
 API_PREFIX = "/open/v1/"

@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import STATE_KEY, make_app
-from .config import SimConfig
-from .state import SimState
+from runner.simulator.app import STATE_KEY, make_app
+from runner.simulator.config import SimConfig
+from runner.simulator.state import SimState
 
 log = logging.getLogger("runner.simulator")
 

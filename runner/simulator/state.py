@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import SimConfig
+from runner.simulator.config import SimConfig
 
 
 @dataclass(slots=True)

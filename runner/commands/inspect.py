@@ -13,12 +13,12 @@ from typing import Any
 
 import orjson
 
-from . import ledger
-from .lock import RunLock
-from .model import TaskSpec, TaskState
-from .replay import Replay
-from .report import build_summary, exit_code, item_status, write_reports
-from .runcmd import default_run_dir, load_tasks
+from runner.commands.run import default_run_dir, load_tasks
+from runner.records import TaskSpec, TaskState
+from runner.report.summary import build_summary, exit_code, item_status, write_reports
+from runner.rundir import ledger
+from runner.rundir.lock import RunLock
+from runner.rundir.replay import Replay
 
 
 def _short(text: str, width: int) -> str:

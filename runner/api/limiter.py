@@ -15,7 +15,7 @@ from types import TracebackType
 import anyio
 from aiolimiter import AsyncLimiter
 
-from .ratecontrol import AimdPolicy, RateController
+from runner.api.ratecontrol import AimdPolicy, RateController
 
 
 class _PacedLimiter(AsyncLimiter):

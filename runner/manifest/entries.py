@@ -6,7 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ManifestIssue
+from runner.errors import ManifestIssue
 
 
 @dataclass(slots=True)

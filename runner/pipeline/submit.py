@@ -15,10 +15,10 @@ from collections.abc import Iterable
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from .. import retry
-from ..context import RunContext
-from ..errors import AuthError, PermanentApiError, RateLimited, TransientApiError
-from ..model import TaskRecord, TaskState
+from runner.api import retry
+from runner.errors import AuthError, PermanentApiError, RateLimited, TransientApiError
+from runner.pipeline.context import RunContext
+from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.submit")
 

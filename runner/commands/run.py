@@ -22,27 +22,28 @@ from typing import Any
 import aiohttp
 import anyio
 
-from . import logsetup, scheduler
-from .client import ApiClient
-from .context import RunContext, RunOptions
-from .credentials import Credentials
-from .errors import AuthError
-from .expand import MAX_TASKS, expand_with_files
-from .files import clean_partials, slug
-from .gate import RequestGate
-from .ledger import Ledger
-from .limiter import AccountLimiter
-from .localrefs import LocalFile, is_placeholder
-from .lock import RunLock
-from .manifest import load_manifest
-from .model import TaskRecord, TaskSpec, TaskState
-from .notify import notify
-from .progress import live_reporter, plain_reporter
-from .reconcile import Reconciler
-from .replay import Replay
-from .report import EXIT_AUTH, build_summary, exit_code, write_reports
-from .stages.download import verify_files
-from .stages.upload import Uploader
+from runner import logsetup
+from runner.api.client import ApiClient
+from runner.api.credentials import Credentials
+from runner.api.limiter import AccountLimiter
+from runner.errors import AuthError
+from runner.manifest.expand import MAX_TASKS, expand_with_files
+from runner.manifest.load import load_manifest
+from runner.manifest.localrefs import LocalFile, is_placeholder
+from runner.pipeline import scheduler
+from runner.pipeline.context import RunContext, RunOptions
+from runner.pipeline.download import verify_files
+from runner.pipeline.gate import RequestGate
+from runner.pipeline.progress import live_reporter, plain_reporter
+from runner.pipeline.reconcile import Reconciler
+from runner.pipeline.upload import Uploader
+from runner.records import TaskRecord, TaskSpec, TaskState
+from runner.report.notify import notify
+from runner.report.summary import EXIT_AUTH, build_summary, exit_code, write_reports
+from runner.rundir.files import clean_partials, slug
+from runner.rundir.ledger import Ledger
+from runner.rundir.lock import RunLock
+from runner.rundir.replay import Replay
 
 log = logging.getLogger("runner.run")
 

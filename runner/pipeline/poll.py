@@ -21,9 +21,9 @@ from typing import Any
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from ..context import RunContext
-from ..errors import TransientApiError
-from ..model import TaskRecord, TaskState
+from runner.errors import TransientApiError
+from runner.pipeline.context import RunContext
+from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.poll")
 BATCH = 50

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .model import ASPECT_RATIOS, CLARITIES, MODEL_CODES
+from runner.records import ASPECT_RATIOS, CLARITIES, MODEL_CODES
 
 MAX_PROMPT_CHARS = 4000  # the API's own limit is unpublished; override with --max-prompt-chars
 _limits = {"prompt_chars": MAX_PROMPT_CHARS}

@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from .errors import LockedError
+from runner.errors import LockedError
 
 
 class RunLock:

@@ -18,9 +18,9 @@ from typing import Any
 
 import anyio
 
-from .client import ApiClient
-from .gate import RequestGate
-from .model import Request, TaskRecord
+from runner.api.client import ApiClient
+from runner.pipeline.gate import RequestGate
+from runner.records import Request, TaskRecord
 
 log = logging.getLogger("runner.reconcile")
 

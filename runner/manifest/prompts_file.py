@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from .entries import Entry, Issues
-from .fields import ALIASES, CHECKERS, ROW_FIELDS, FieldProblem, check_var_value
-from .yamlpos import YNode
+from runner.manifest.entries import Entry, Issues
+from runner.manifest.fields import ALIASES, CHECKERS, ROW_FIELDS, FieldProblem, check_var_value
+from runner.manifest.yamlpos import YNode
 
 _INT_FIELDS = ("clarity", "number_of_images", "repeat")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -16,13 +16,13 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from .entries import Entry, Issues
-from .errors import ManifestError
-from .fields import REQUEST_FIELDS
-from .localrefs import LocalFiles, LocalRefProblem, is_local
-from .manifest import Manifest
-from .model import DEFAULT_MODEL, Request, TaskSpec, task_key
-from .templates import MissingVar, fill, placeholders
+from runner.errors import ManifestError
+from runner.manifest.entries import Entry, Issues
+from runner.manifest.fields import REQUEST_FIELDS
+from runner.manifest.load import Manifest
+from runner.manifest.localrefs import LocalFiles, LocalRefProblem, is_local
+from runner.manifest.templates import MissingVar, fill, placeholders
+from runner.records import DEFAULT_MODEL, Request, TaskSpec, task_key
 
 BUILTIN_DEFAULTS: dict[str, Any] = {
     "ref_images": (),

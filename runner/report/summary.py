@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from .files import commit_file
-from .gallery import gallery_parts
-from .model import TaskRecord, TaskState
-from .replay import Replay
+from runner.records import TaskRecord, TaskState
+from runner.report.gallery import gallery_parts
+from runner.rundir.files import commit_file
+from runner.rundir.replay import Replay
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4, 75
 

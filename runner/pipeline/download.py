@@ -16,12 +16,12 @@ import aiohttp
 import anyio
 from anyio.abc import ObjectReceiveStream
 
-from .. import retry
-from ..context import RunContext
-from ..errors import DownloadError, TransientApiError
-from ..files import commit_file, image_kind, image_name, sha256_file
-from ..model import ImageFile, TaskRecord, TaskState
-from ..replay import settle_images
+from runner.api import retry
+from runner.errors import DownloadError, TransientApiError
+from runner.pipeline.context import RunContext
+from runner.records import ImageFile, TaskRecord, TaskState
+from runner.rundir.files import commit_file, image_kind, image_name, sha256_file
+from runner.rundir.replay import settle_images
 
 log = logging.getLogger("runner.download")
 

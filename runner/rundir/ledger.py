@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from .replay import FORMAT_VERSION, Replay, replay_lines
+from runner.rundir.replay import FORMAT_VERSION, Replay, replay_lines
 
 log = logging.getLogger("runner.ledger")
 

@@ -19,10 +19,10 @@ import anyio
 from aiolimiter import AsyncLimiter
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from ..context import RunContext
-from ..errors import ApiError
-from ..localrefs import LocalFile, is_placeholder
-from ..model import TaskRecord, TaskState
+from runner.errors import ApiError
+from runner.manifest.localrefs import LocalFile, is_placeholder
+from runner.pipeline.context import RunContext
+from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.upload")
 READY, FAILED_CHECK, DELETED = 1, 98, (99, 100)

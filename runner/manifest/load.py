@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import yamlpos
-from .entries import Entry, Issues
-from .errors import ManifestError, ManifestIssue
-from .fields import (
+from runner.errors import ManifestError, ManifestIssue
+from runner.manifest import yamlpos
+from runner.manifest.entries import Entry, Issues
+from runner.manifest.fields import (
     ALIASES,
     CHECKERS,
     DEFAULT_FIELDS,
@@ -23,7 +23,7 @@ from .fields import (
     FieldProblem,
     check_var_value,
 )
-from .prompts_file import read_prompts_file
+from runner.manifest.prompts_file import read_prompts_file
 
 TOP_KEYS = ("name", "defaults", "vars", "matrix", "tasks", "prompts_file", "max_images")
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024

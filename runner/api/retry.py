@@ -9,7 +9,13 @@ import enum
 import random
 from dataclasses import dataclass
 
-from .errors import AuthError, PermanentApiError, RateLimited, SeedreamError, TransientApiError
+from runner.errors import (
+    AuthError,
+    PermanentApiError,
+    RateLimited,
+    SeedreamError,
+    TransientApiError,
+)
 
 
 class Decision(enum.StrEnum):

@@ -12,12 +12,12 @@ from typing import Any
 import aiohttp
 import anyio
 
-from .client import ApiClient
-from .gate import RequestGate
-from .ledger import Ledger
-from .limiter import AccountLimiter
-from .model import TaskRecord
-from .reconcile import Reconciler
+from runner.api.client import ApiClient
+from runner.api.limiter import AccountLimiter
+from runner.pipeline.gate import RequestGate
+from runner.pipeline.reconcile import Reconciler
+from runner.records import TaskRecord
+from runner.rundir.ledger import Ledger
 
 
 @dataclass(frozen=True, slots=True)

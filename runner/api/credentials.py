@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from .errors import UsageError
+from runner.errors import UsageError
 
 DEFAULT_BASE_URL = "https://open-api.chanjing.cc"
 _SECRETS: set[str] = set()

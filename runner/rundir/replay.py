@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from .model import ImageFile, Request, TaskRecord, TaskSpec, TaskState
+from runner.records import ImageFile, Request, TaskRecord, TaskSpec, TaskState
 
 FORMAT_VERSION = 1
 log = logging.getLogger("runner.ledger")

@@ -13,8 +13,8 @@ import re
 import unicodedata
 from pathlib import Path
 
-from .ledger import fsync_dir
-from .model import TaskSpec
+from runner.records import TaskSpec
+from runner.rundir.ledger import fsync_dir
 
 MAX_SLUG_BYTES = 80
 IMAGE_MAGIC = (

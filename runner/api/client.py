@@ -18,10 +18,10 @@ import aiohttp
 import anyio
 import orjson
 
-from . import retry
-from .credentials import Credentials, redact, register_secret
-from .errors import ApiError, AuthError, PermanentApiError, RateLimited, TransientApiError
-from .limiter import AccountLimiter
+from runner.api import retry
+from runner.api.credentials import Credentials, redact, register_secret
+from runner.api.limiter import AccountLimiter
+from runner.errors import ApiError, AuthError, PermanentApiError, RateLimited, TransientApiError
 
 log = logging.getLogger("runner.api")
 TOKEN_MARGIN_S = 300.0  # refresh this long before the token expires (a fifth of a short life)

@@ -15,8 +15,8 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from .context import RunContext
-from .model import TaskState
+from runner.pipeline.context import RunContext
+from runner.records import TaskState
 
 log = logging.getLogger("runner.progress")
 

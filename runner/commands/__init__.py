@@ -1,0 +1,3 @@
+"""The commands `cli` calls: each wires the folders above for one job (run, validate, plan,
+status, ...).
+"""

@@ -1,0 +1,1 @@
+"""2. Run directory: the append-only ledger and its replay, the lock, crash-safe files."""
