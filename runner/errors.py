@@ -1,23 +1,46 @@
-"""Every error the runner raises on purpose, in one place.
+"""Every error the runner raises on purpose, and every exit code, in one place.
 
     SeedreamError
-    ├── UsageError              bad command line                     exit 2
-    ├── ManifestError           every problem in a manifest at once  exit 2
-    ├── LockedError             another run holds the directory      exit 75
+    ├── UsageError              bad command line                        exit 2
+    ├── ManifestError           every problem in a manifest at once     exit 2
+    │   (built from the per-field problems below, each with its place)
+    ├── RunDirError             not a run directory, or its ledger is unreadable  exit 2
+    │   └── LedgerVersionError  the ledger was written by a newer version      exit 2
+    ├── LockedError             another run holds the directory         exit 75
     ├── ApiError                a business code or transport failure, with trace_id
     │   ├── PermanentApiError   400, 40000: this request will never work
     │   ├── RateLimited         40001: not executed; slow the account down
-    │   ├── AuthError           10400 or bad credentials             exit 3
+    │   ├── AuthError           10400 or bad credentials                exit 3
     │   └── TransientApiError   50000, 5xx, HTML, resets, timeouts, malformed bodies
     │       (`maybe_sent` tells a submit whether a task may have been created)
-    └── DownloadError           an output image could not be fetched or was not an image
+    ├── DownloadError           an output image could not be fetched or was not an image
+    ├── UploadFailed            a local reference image could not be uploaded (task fails)
+    └── manifest problems, caught by the loader and turned into ManifestIssues:
+        ├── YamlProblem         not valid YAML, at a line and column
+        ├── FieldProblem        a field's value is not accepted
+        ├── LocalRefProblem     a local reference image is missing or not an image
+        └── MissingVar          a {placeholder} has no value
 
+    OSError from the run directory (cli maps it, no traceback):
+        permission denied, not found, not a directory        exit 2
+        disk full (ENOSPC, EDQUOT)                           exit 4 (the ledger is valid)
+
+Exit codes: 0 all done, 1 some tasks failed for good, 2 usage/manifest/run
+directory (nothing submitted), 3 authentication, 4 stopped early with work
+left (deadline, signal, disk full: run again to resume), 75 locked.
 Expected API failures become ledger events; only bugs and AuthError end a run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+EXIT_OK = 0  # every task succeeded and every image is on disk
+EXIT_FAILED = 1  # finished, but some tasks failed for good
+EXIT_USAGE = 2  # usage, manifest or run-directory error; nothing was submitted
+EXIT_AUTH = 3  # authentication failed
+EXIT_STOPPED = 4  # stopped early with work left; run again to resume
+EXIT_LOCKED = 75  # another run holds the lock (EX_TEMPFAIL); nothing was done
 
 
 class SeedreamError(Exception):
@@ -49,6 +72,14 @@ class ManifestError(SeedreamError):
     def __init__(self, issues: list[ManifestIssue]):
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues))
+
+
+class RunDirError(SeedreamError):
+    """A run directory that cannot be read as one (status, report, run)."""
+
+
+class LedgerVersionError(RunDirError):
+    pass
 
 
 class LockedError(SeedreamError):
@@ -93,3 +124,29 @@ class DownloadError(SeedreamError):
     def __init__(self, url: str, reason: str, *, refreshable: bool):
         self.url, self.reason, self.refreshable = url, reason, refreshable
         super().__init__(f"download failed: {reason}")
+
+
+class UploadFailed(SeedreamError):
+    pass
+
+
+class YamlProblem(SeedreamError):
+    def __init__(self, line: int, column: int, message: str):
+        self.line, self.column, self.message = line, column, message
+        super().__init__(message)
+
+
+class FieldProblem(SeedreamError):
+    def __init__(self, message: str, hint: str = "", index: int | None = None):
+        self.message, self.hint, self.index = message, hint, index
+        super().__init__(message)
+
+
+class LocalRefProblem(SeedreamError):
+    pass
+
+
+class MissingVar(SeedreamError):
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(name)

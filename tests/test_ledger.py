@@ -8,9 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from runner.errors import LedgerVersionError
 from runner.records import Request, TaskState
 from runner.rundir.ledger import Ledger, read
-from runner.rundir.replay import LedgerVersionError
 
 REQ = Request("p", number_of_images=2).to_json()
 

@@ -166,7 +166,7 @@ async def test_upload_flow(sim_factory) -> None:
 
 
 def test_the_simulator_binds_loopback_unless_told_otherwise() -> None:
-    from runner.cli import build_parser
+    from runner.cli_args import build_parser
     from runner.simulator.server import RunningSimulator, is_loopback
 
     assert build_parser().parse_args(["simulate"]).host == "127.0.0.1"

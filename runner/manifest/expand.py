@@ -16,12 +16,12 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from runner.errors import ManifestError
+from runner.errors import LocalRefProblem, ManifestError, MissingVar
 from runner.manifest.entries import Entry, Issues
 from runner.manifest.fields import REQUEST_FIELDS
 from runner.manifest.load import Manifest
-from runner.manifest.localrefs import LocalFiles, LocalRefProblem, is_local
-from runner.manifest.templates import MissingVar, fill, placeholders
+from runner.manifest.localrefs import LocalFiles, is_local
+from runner.manifest.templates import fill, placeholders
 from runner.records import DEFAULT_MODEL, Request, TaskSpec, task_key
 
 BUILTIN_DEFAULTS: dict[str, Any] = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from runner.errors import FieldProblem
 from runner.records import ASPECT_RATIOS, CLARITIES, MODEL_CODES
 
 MAX_PROMPT_CHARS = 4000  # the API's own limit is unpublished; override with --max-prompt-chars
@@ -30,12 +31,6 @@ DEFAULT_FIELDS = ("ref_images", "aspect_ratio", "clarity", "number_of_images", "
 ROW_FIELDS = (*REQUEST_FIELDS, "name", "repeat")  # what a prompt-file column may set
 TASK_FIELDS = (*REQUEST_FIELDS, "name", "repeat", "vars", "matrix")
 MATRIX_FIELDS = (*REQUEST_FIELDS, "name")
-
-
-class FieldProblem(Exception):
-    def __init__(self, message: str, hint: str = "", index: int | None = None):
-        self.message, self.hint, self.index = message, hint, index
-        super().__init__(message)
 
 
 def _is_int(value: Any) -> bool:

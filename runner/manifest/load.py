@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.errors import ManifestError, ManifestIssue
+from runner.errors import FieldProblem, ManifestError, ManifestIssue, YamlProblem
 from runner.manifest import yamlpos
 from runner.manifest.entries import Entry, Issues
 from runner.manifest.fields import (
@@ -20,7 +20,6 @@ from runner.manifest.fields import (
     DEFAULT_FIELDS,
     MATRIX_FIELDS,
     TASK_FIELDS,
-    FieldProblem,
     check_var_value,
 )
 from runner.manifest.prompts_file import read_prompts_file
@@ -168,7 +167,7 @@ def load_manifest(path: Path) -> Manifest:
         raise ManifestError(
             [ManifestIssue(str(path), 0, 0, "", f"not UTF-8 text: {exc}")]
         ) from None
-    except yamlpos.YamlProblem as exc:
+    except YamlProblem as exc:
         raise ManifestError(
             [ManifestIssue(str(path), exc.line, exc.column, "", exc.message)]
         ) from None

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.errors import LocalRefProblem
 from runner.rundir.files import image_kind
 
 PREFIX = "local:"
@@ -28,10 +29,6 @@ class LocalFile:
     @property
     def ref(self) -> str:
         return PREFIX + self.sha256
-
-
-class LocalRefProblem(Exception):
-    pass
 
 
 def is_local(ref: str) -> bool:

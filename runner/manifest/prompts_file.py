@@ -15,8 +15,9 @@ from typing import Any
 
 import orjson
 
+from runner.errors import FieldProblem
 from runner.manifest.entries import Entry, Issues
-from runner.manifest.fields import ALIASES, CHECKERS, ROW_FIELDS, FieldProblem, check_var_value
+from runner.manifest.fields import ALIASES, CHECKERS, ROW_FIELDS, check_var_value
 from runner.manifest.yamlpos import YNode
 
 _INT_FIELDS = ("clarity", "number_of_images", "repeat")

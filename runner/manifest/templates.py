@@ -9,13 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from runner.errors import MissingVar
+
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class MissingVar(Exception):
-    def __init__(self, name: str):
-        self.name = name
-        super().__init__(name)
 
 
 def placeholders(template: str) -> set[str]:

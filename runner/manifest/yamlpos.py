@@ -15,13 +15,9 @@ from typing import Any
 
 import yaml
 
+from runner.errors import YamlProblem
+
 MAX_ALIASED_VALUES = 100_000  # values reached through `*alias`, summed
-
-
-class YamlProblem(Exception):
-    def __init__(self, line: int, column: int, message: str):
-        self.line, self.column, self.message = line, column, message
-        super().__init__(message)
 
 
 class _Loader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]

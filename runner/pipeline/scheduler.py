@@ -16,9 +16,9 @@ import time
 
 import anyio
 
+from runner.pipeline import download, poll, submit, upload
 from runner.pipeline.context import RunContext
 from runner.records import TaskRecord, TaskState
-from runner.pipeline import download, poll, submit, upload
 
 log = logging.getLogger("runner.scheduler")
 UPLOAD_WORKERS = 4  # tasks waiting for different files; the file endpoints pace themselves

@@ -19,7 +19,7 @@ import anyio
 from aiolimiter import AsyncLimiter
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from runner.errors import ApiError
+from runner.errors import ApiError, UploadFailed
 from runner.manifest.localrefs import LocalFile, is_placeholder
 from runner.pipeline.context import RunContext
 from runner.records import TaskRecord, TaskState
@@ -28,10 +28,6 @@ log = logging.getLogger("runner.upload")
 READY, FAILED_CHECK, DELETED = 1, 98, (99, 100)
 MAX_DETAIL_POLLS = 60
 UPLOAD_TTL_S = 29 * 86_400  # the vendor deletes uploads after 30 days
-
-
-class UploadFailed(Exception):
-    pass
 
 
 @dataclass

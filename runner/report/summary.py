@@ -10,12 +10,11 @@ from typing import Any
 
 import orjson
 
+from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from runner.records import TaskRecord, TaskState
 from runner.report.gallery import gallery_parts
 from runner.rundir.files import commit_file
 from runner.rundir.replay import Replay
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4, 75
 
 
 def item_status(rec: TaskRecord) -> str:

@@ -33,6 +33,11 @@ def slug(text: str) -> str:
     return encoded.decode("utf-8", "ignore").strip("-_") or "task"
 
 
+def default_run_dir(name: str) -> Path:
+    """Where a run of the manifest called `name` lives when --out is not given."""
+    return Path("outputs") / slug(name)
+
+
 def image_kind(head: bytes) -> str | None:
     for magic, ext in IMAGE_MAGIC:
         if head.startswith(magic):

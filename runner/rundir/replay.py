@@ -27,14 +27,11 @@ from typing import Any
 
 import orjson
 
+from runner.errors import LedgerVersionError
 from runner.records import ImageFile, Request, TaskRecord, TaskSpec, TaskState
 
 FORMAT_VERSION = 1
 log = logging.getLogger("runner.ledger")
-
-
-class LedgerVersionError(Exception):
-    pass
 
 
 @dataclass
@@ -180,8 +177,8 @@ def replay_lines(lines: Iterable[bytes], name: str) -> Replay:
         try:
             ev = orjson.loads(line)
             apply(r, ev)
-        except LedgerVersionError:
-            raise
+        except LedgerVersionError as exc:
+            raise LedgerVersionError(f"{name}: {exc}; nothing was done") from None
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             r.bad_lines += 1
             log.warning("%s line %d: not a valid event (%s), skipped", name, lineno, exc)

@@ -1,0 +1,157 @@
+"""The command line's grammar: every command, flag and default (`cli` parses with it).
+
+A new command adds its sub-parser here and its module under `commands/`; a new
+`run` flag goes in `_run_flags`, a new limit shared by validate, plan and run
+in `_limit_flags`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from runner import __version__
+from runner.manifest.expand import MAX_TASKS
+from runner.manifest.fields import MAX_PROMPT_CHARS
+
+DESCRIPTION = "Command line: parse, set up logging, call one function, return an exit code."
+
+
+def positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seedream-batch", description=DESCRIPTION)
+    p.add_argument("--version", action="version", version=f"seedream-batch {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="submit, poll and download a manifest's tasks (resumable)")
+    r.add_argument("manifest", type=Path)
+    _run_flags(r)
+    _limit_flags(r)
+    _output_flags(r)
+
+    v = sub.add_parser("validate", help="check a manifest; submits nothing")
+    v.add_argument("manifest", type=Path)
+    _limit_flags(v)
+    pl = sub.add_parser("plan", help="show the expanded tasks and what a run already did")
+    pl.add_argument("manifest", type=Path)
+    pl.add_argument("--out", type=Path, help="run directory to compare with")
+    pl.add_argument("--json", action="store_true")
+    _limit_flags(pl)
+
+    s = sub.add_parser("status", help="counts by state, failures, files of a run directory")
+    s.add_argument("run_dir", type=Path)
+    s.add_argument("--json", action="store_true")
+    rep = sub.add_parser("report", help="(re)write summary.json and index.html of a run")
+    rep.add_argument("run_dir", type=Path)
+
+    _simulate_flags(
+        sub.add_parser("simulate", help="serve the bundled API simulator until stopped")
+    )
+    return p
+
+
+def _seconds(p: argparse.ArgumentParser, flag: str, default: float, text: str | None) -> None:
+    p.add_argument(flag, type=positive(float), default=default, metavar="SECONDS", help=text)
+
+
+def _run_flags(r: argparse.ArgumentParser) -> None:
+    r.add_argument("--out", type=Path, help="run directory (default outputs/<manifest name>)")
+    r.add_argument(
+        "--qps",
+        type=positive(float),
+        default=10.0,
+        help="API calls per second for the whole account (default 10)",
+    )
+    r.add_argument("--concurrency", type=positive(int), default=8, help="downloads in flight")
+    r.add_argument("--base-url", help="API base URL (else $CHANJING_OPENAPI_BASE_URL, ...)")
+    r.add_argument("--deadline", help="stop submitting after this long (90m, 6h) or at 07:00")
+    r.add_argument(
+        "--grace",
+        default="5m",
+        help="after the deadline, keep polling in-flight tasks this long (default 5m)",
+    )
+    r.add_argument("--max-images", type=positive(int), help="budget: images to submit at most")
+    r.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="resubmit tasks that ended in Error, as new attempts",
+    )
+    r.add_argument(
+        "--simulate",
+        action="store_true",
+        help="run against the bundled simulator, in-process, with demo credentials",
+    )
+    for flag, default, text in (
+        ("--progress-every", 30.0, "progress line interval when not on a terminal (default 30)"),
+        (
+            "--first-poll",
+            5.0,
+            "first check of a task, until generation times are learned (default 5)",
+        ),
+        ("--poll-interval", 2.0, None),
+        (
+            "--clock-skew",
+            60.0,
+            "allowed clock difference with the API when looking up lost submits",
+        ),
+        ("--settle", 2.0, "wait before looking up a submit whose answer was lost (default 2)"),
+        ("--timeout", 30.0, "one HTTP exchange with the API (default 30)"),
+    ):
+        _seconds(r, flag, default, text)
+    r.add_argument(
+        "--max-download-mb",
+        type=positive(float),
+        default=64.0,
+        metavar="MB",
+        help="an output image larger than this is refused (default 64)",
+    )
+    r.add_argument(
+        "--notify-url",
+        metavar="URL",
+        help="POST summary.json to this URL when the run ends, however it ends",
+    )
+
+
+def _limit_flags(p: argparse.ArgumentParser) -> None:
+    """Limits that decide whether a manifest is acceptable: validate, plan and run agree."""
+    p.add_argument(
+        "--max-tasks",
+        type=positive(int),
+        default=MAX_TASKS,
+        help=f"refuse manifests expanding to more tasks (default {MAX_TASKS:,})",
+    )
+    p.add_argument(
+        "--max-prompt-chars",
+        type=positive(int),
+        default=MAX_PROMPT_CHARS,
+        metavar="N",
+        help="refuse longer prompts before submitting (the API's limit is unpublished)",
+    )
+
+
+def _output_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quiet", action="store_true", help="only warnings and the final summary")
+    g.add_argument("--verbose", action="store_true", help="debug output")
+
+
+def _simulate_flags(sim: argparse.ArgumentParser) -> None:
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--qps", type=positive(float), default=20.0, help="the account's QPS limit")
+    sim.add_argument("--gen", default="2-6", help="generation time range, seconds (default 2-6)")
+    sim.add_argument("--fail-rate", type=float, default=0.0)
+    sim.add_argument("--seed", type=int, default=0)
+    for fault in ("error-50000", "reset", "lost-submit", "html-502", "slow", "truncate"):
+        sim.add_argument(f"--{fault}-rate", type=float, default=0.0)
+    sim.add_argument("--token-lifetime", type=positive(float), default=86_400.0)

@@ -1,0 +1,88 @@
+"""`plan`: the expanded tasks and totals, and what an existing run already finished.
+
+Reads the ledger without taking the lock, so it works while a run is going.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from runner.manifest import fields
+from runner.manifest.expand import MAX_TASKS
+from runner.manifest.tasks import load_tasks
+from runner.records import TaskSpec, TaskState
+from runner.report.text import dumps, short
+from runner.rundir import ledger
+from runner.rundir.files import default_run_dir
+
+
+def plan_data(manifest: Path, out: Path | None, max_tasks: int = MAX_TASKS) -> dict[str, Any]:
+    loaded = load_tasks(manifest, max_tasks)
+    name, specs, budget = loaded.name, loaded.specs, loaded.max_images
+    run_dir = out or default_run_dir(name)
+    replay = ledger.read(run_dir / "ledger.jsonl")
+    states = {key: rec.state.value for key, rec in replay.records.items()}
+    names = {
+        f"local:{sha}": str(f.path.relative_to(manifest.resolve().parent))
+        if f.path.is_relative_to(manifest.resolve().parent)
+        else str(f.path)
+        for sha, f in loaded.files.items()
+    }
+    tasks = [_plan_row(spec, states.get(spec.key, "new"), names) for spec in specs]
+    done = sum(1 for t in tasks if t["state"] == TaskState.DONE.value)
+    return {
+        "name": name,
+        "run_dir": str(run_dir),
+        "tasks": tasks,
+        "totals": {
+            "tasks": len(specs),
+            "images": sum(s.request.number_of_images for s in specs),
+            "uploads": len(loaded.files),
+            "uploads_done": sum(1 for sha in loaded.files if sha in replay.uploads),
+            "already_done": done,
+            "left": len(specs) - done,
+            "max_images": budget,
+        },
+    }
+
+
+def _plan_row(spec: TaskSpec, state: str, names: dict[str, str]) -> dict[str, Any]:
+    row = {"key": spec.key, "name": spec.name, "state": state, **spec.request.to_json()}
+    row["ref_images"] = [names.get(r, r) for r in spec.request.ref_images]
+    return row
+
+
+def plan_text(data: dict[str, Any]) -> str:
+    lines = [f"{'key':16}  {'state':9}  {'ratio':5}  {'clar':4}  n  {'name':16}  prompt"]
+    for t in data["tasks"]:
+        refs = ""
+        if t["ref_images"]:
+            shown = ", ".join(short(r.rsplit("/", 1)[-1], 24) for r in t["ref_images"][:3])
+            more = f" +{len(t['ref_images']) - 3}" if len(t["ref_images"]) > 3 else ""
+            refs = f"  [refs: {shown}{more}]"
+        lines.append(
+            f"{t['key']:16}  {t['state']:9}  {t['aspect_ratio']:5}  {t['clarity']:4}  "
+            f"{t['number_of_images']}  {short(t['name'] or '-', 16):16}  "
+            f"{short(t['prompt'], 48)}{refs}"
+        )
+    tot = data["totals"]
+    uploads = (
+        f", {tot['uploads']} local images to upload ({tot['uploads_done']} already up)"
+        if tot["uploads"]
+        else ""
+    )
+    budget = f"; budget {tot['max_images']} images" if tot["max_images"] else ""
+    lines.append(
+        f"\n{tot['tasks']} tasks, {tot['images']} images{uploads}{budget}; already done "
+        f"{tot['already_done']}, left {tot['left']} (run directory {data['run_dir']})"
+    )
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    fields.set_max_prompt_chars(args.max_prompt_chars)
+    data = plan_data(args.manifest, args.out, args.max_tasks)
+    print(dumps(data) if args.json else plan_text(data))
+    return 0

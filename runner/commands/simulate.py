@@ -1,0 +1,40 @@
+"""`simulate`: serve the bundled API simulator on loopback until stopped."""
+
+from __future__ import annotations
+
+import argparse
+
+import anyio
+
+from runner.errors import UsageError
+
+
+def _range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition("-")
+    try:
+        a, b = float(low), float(high or low)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a range like 2-6") from None
+    if a < 0 or b < a:
+        raise UsageError(f"{text!r} is not a range like 2-6")
+    return a, b
+
+
+def main(args: argparse.Namespace) -> int:
+    from runner.simulator import SimConfig, serve_forever
+
+    config = SimConfig(
+        qps_limit=args.qps,
+        gen_s=_range(args.gen),
+        fail_rate=args.fail_rate,
+        seed=args.seed,
+        error_50000_rate=args.error_50000_rate,
+        reset_rate=args.reset_rate,
+        lost_submit_rate=args.lost_submit_rate,
+        html_502_rate=args.html_502_rate,
+        slow_rate=args.slow_rate,
+        truncate_rate=args.truncate_rate,
+        token_lifetime_s=args.token_lifetime,
+    )
+    anyio.run(serve_forever, config, args.host, args.port)
+    return 0

@@ -1,0 +1,115 @@
+"""`status`: counts by state, failures with reasons, files, rates of a run directory.
+
+Reads the ledger without taking the lock, so it works while a run is going.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from runner.errors import RunDirError
+from runner.records import TaskState
+from runner.report.summary import exit_code
+from runner.report.text import dumps
+from runner.rundir import ledger
+from runner.rundir.lock import RunLock
+
+
+def status_data(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "ledger.jsonl"
+    if not path.exists():
+        raise RunDirError(f"{run_dir}: no ledger.jsonl here; is it a run directory?")
+    replay = ledger.read(path)
+    records = list(replay.records.values())
+    states = Counter(rec.state.value for rec in records)
+    failures = [
+        {
+            "key": r.key,
+            "name": r.spec.name,
+            "unique_id": r.unique_id,
+            "error": r.error,
+            "trace_id": r.trace_id,
+        }
+        for r in records
+        if r.state is TaskState.FAILED
+    ]
+    starts = [e for e in replay.runs if e.get("what") == "start"]
+    ends = [e for e in replay.runs if e.get("what") == "end"]
+    return {
+        "run_dir": str(run_dir),
+        "tasks": len(records),
+        "states": {s.value: states.get(s.value, 0) for s in TaskState},
+        "images": {
+            "expected": sum(r.images_expected for r in records),
+            "downloaded": sum(len(r.files) for r in records),
+        },
+        "failures": failures,
+        "in_doubt": {"adopted": replay.adopted, "resubmitted": replay.resubmitted},
+        "first_started": _iso(replay.first_t),
+        "last_run_started": _iso(starts[-1]["t"]) if starts else None,
+        "last_progress": _iso(replay.last_progress_t),
+        "rates": _rates(
+            records, starts[-1]["t"] if starts else replay.first_t, replay.last_progress_t
+        ),
+        "last_run_api": ends[-1].get("api") if ends and ends[-1]["t"] >= starts[-1]["t"] else None,
+        "running": RunLock(run_dir).held(),
+        "exit_code": exit_code(records),
+        "ledger_events": replay.events,
+        "bad_ledger_lines": replay.bad_lines,
+    }
+
+
+def _rates(records: list[Any], since: float | None, until: float | None) -> dict[str, float]:
+    """Tasks submitted and finished per minute in the latest run, from the ledger."""
+    if since is None or until is None or until <= since:
+        return {"submitted_per_min": 0.0, "finished_per_min": 0.0}
+    minutes = (until - since) / 60
+    submitted = sum(1 for r in records if r.submitted_at and r.submitted_at >= since)
+    finished = sum(1 for r in records if r.finished_at and r.finished_at >= since)
+    return {
+        "submitted_per_min": round(submitted / minutes, 1),
+        "finished_per_min": round(finished / minutes, 1),
+    }
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def status_text(data: dict[str, Any]) -> str:
+    lines = [
+        f"run {data['run_dir']}: {data['tasks']} tasks"
+        + (" (a run is going)" if data["running"] else "")
+    ]
+    for state, n in data["states"].items():
+        if n:
+            lines.append(f"  {state:10} {n}")
+    img = data["images"]
+    lines.append(f"  images     {img['downloaded']}/{img['expected']}")
+    lines.append(f"  started {data['first_started']}, last progress {data['last_progress']}")
+    rates = data["rates"]
+    lines.append(
+        f"  latest run: {rates['submitted_per_min']} submitted/min, "
+        f"{rates['finished_per_min']} finished/min"
+    )
+    if data["last_run_api"]:
+        api = data["last_run_api"]
+        lines.append(f"  API calls {api.get('calls')}, 40001 answers {api.get('throttled_40001')}")
+    if data["failures"]:
+        lines.append("failures:")
+        for f in data["failures"][:50]:
+            trace = f" [trace_id {f['trace_id']}]" if f["trace_id"] else ""
+            lines.append(f"  {f['key']} {f['name'] or ''}: {f['error']}{trace}")
+        if len(data["failures"]) > 50:
+            lines.append(f"  … and {len(data['failures']) - 50} more (see --json)")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    data = status_data(args.run_dir)
+    print(dumps(data) if args.json else status_text(data))
+    return 0

@@ -1,0 +1,26 @@
+"""A manifest file to the run's tasks: load, check, expand (what `run`, `validate`
+and `plan` all start with)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.manifest.expand import MAX_TASKS, expand_with_files
+from runner.manifest.load import load_manifest
+from runner.manifest.localrefs import LocalFile
+from runner.records import TaskSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    name: str
+    specs: list[TaskSpec]
+    max_images: int | None
+    files: dict[str, LocalFile]  # sha256 -> local reference file
+
+
+def load_tasks(path: Path, max_tasks: int = MAX_TASKS) -> Loaded:
+    manifest = load_manifest(path)
+    specs, files = expand_with_files(manifest, max_tasks)
+    return Loaded(manifest.name, specs, manifest.max_images, files.by_sha)

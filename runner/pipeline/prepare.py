@@ -1,0 +1,79 @@
+"""Before a run goes on: bring the ledger in line with the manifest, and check
+what earlier runs left on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runner.pipeline.download import verify_files
+from runner.records import TaskRecord, TaskSpec, TaskState
+from runner.rundir.ledger import Ledger
+from runner.rundir.replay import Replay
+
+
+def plan(ledger: Ledger, replay: Replay, specs: list[TaskSpec], retry_failed: bool) -> int:
+    """Record new tasks, drop never-sent tasks the manifest no longer has, mark
+    --retry-failed tasks as new attempts; returns how many tasks are new."""
+    records = replay.records
+    events: list[dict[str, Any]] = []
+    wanted = {spec.key for spec in specs}
+    for spec in specs:
+        if spec.key not in records:
+            records[spec.key] = TaskRecord(spec)
+            events.append(
+                {
+                    "e": "planned",
+                    "key": spec.key,
+                    "name": spec.name,
+                    "req": spec.request.to_json(),
+                    "src": spec.source,
+                }
+            )
+    new = len(events)
+    for key, rec in list(records.items()):
+        if key not in wanted and rec.state is TaskState.PLANNED:
+            events.append({"e": "dropped", "key": key})
+            del records[key]
+    if retry_failed:
+        for rec in records.values():
+            if rec.state is TaskState.FAILED and rec.key in wanted and not rec.image_errors:
+                events.append({"e": "retry", "key": rec.key, "attempt": rec.attempt + 1})
+                rec.attempt += 1
+                rec.state, rec.unique_id, rec.error, rec.trace_id = (
+                    TaskState.PLANNED,
+                    None,
+                    None,
+                    None,
+                )
+                rec.urls, rec.files = [], {}
+    ledger.write_many(events, durable=True)
+    return new
+
+
+def check_images(run_dir: Path, replay: Replay) -> int:
+    """Recorded images missing or changed on disk, and images that failed before,
+    are fetched again: paid work is never given up on while the task exists."""
+    redo = 0
+    for rec in replay.records.values():
+        if rec.files:
+            for index in verify_files(run_dir, rec):
+                del rec.files[index]
+                redo += 1
+        if rec.unique_id and (rec.urls or rec.files) and rec.image_errors:
+            redo += len(rec.image_errors)
+            rec.image_errors.clear()
+            rec.error = None
+        if (
+            rec.state in (TaskState.DONE, TaskState.FAILED)
+            and rec.unique_id
+            and (rec.urls or rec.files)
+            and len(rec.files) < rec.images_expected
+            and not rec.image_errors
+        ):
+            rec.state = TaskState.SUCCEEDED
+    return redo
+
+
+def needs_work(records: dict[str, TaskRecord]) -> bool:
+    return any(not rec.state.final for rec in records.values())

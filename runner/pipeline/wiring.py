@@ -1,0 +1,149 @@
+"""One run's wiring: the HTTP session, limiter, client, reconciler and uploader
+around a RunContext, and the task group that drives the pipeline under the
+signal handler and a progress reporter."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+
+from runner.api.client import ApiClient
+from runner.api.credentials import Credentials
+from runner.api.limiter import AccountLimiter
+from runner.errors import AuthError
+from runner.manifest.localrefs import LocalFile, is_placeholder
+from runner.pipeline import scheduler
+from runner.pipeline.context import RunContext, RunOptions
+from runner.pipeline.gate import RequestGate
+from runner.pipeline.indoubt import resume_in_doubt
+from runner.pipeline.reconcile import Reconciler
+from runner.pipeline.signals import on_signals
+from runner.pipeline.upload import Uploader
+from runner.records import TaskRecord
+from runner.rundir.ledger import Ledger
+from runner.rundir.replay import Replay
+
+log = logging.getLogger("runner.run")
+
+Reporter = Callable[[RunContext], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRun:
+    """A run directory whose lock is held and whose ledger is replayed and planned."""
+
+    name: str
+    run_dir: Path
+    ledger: Ledger
+    replay: Replay
+    options: RunOptions
+    files: dict[str, LocalFile]  # sha256 -> local reference file
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    stop_reason: str | None
+    budget_reached: bool
+    adopted: int  # in-doubt submits found on the server during this run
+    resubmitted: int  # and those found never created
+    api: dict[str, Any]
+    auth_error: AuthError | None
+
+
+async def run_pipeline(
+    run: OpenRun, base_url: str, creds: Credentials, report: Reporter
+) -> Outcome:
+    opts = run.options
+    limiter = AccountLimiter(opts.qps)
+    connector = aiohttp.TCPConnector(limit=opts.workers + opts.concurrency + 8)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = ApiClient(session, base_url, creds, limiter, timeout_s=opts.timeout_s)
+        ctx = _context(run, client, limiter, session)
+        run.ledger.write(
+            {"e": "run", "what": "start", "pid": os.getpid(), "name": run.name}, durable=True
+        )
+        auth_error = await _drive(ctx, report)
+        api = {
+            "calls": limiter.calls,
+            "throttled_40001": limiter.throttles,
+            "final_rate_qps": round(limiter.rate, 3),
+        }
+    counts = ctx.stats.counts
+    return Outcome(
+        ctx.stop_reason,
+        ctx.budget_reached,
+        counts["adopted"],
+        counts["resubmitted"],
+        api,
+        auth_error,
+    )
+
+
+def _context(
+    run: OpenRun, client: ApiClient, limiter: AccountLimiter, session: aiohttp.ClientSession
+) -> RunContext:
+    opts = run.options
+    gate, taken = RequestGate(), run.replay.known_uids()
+    uploads = dict(run.replay.uploads)
+    reconciler = Reconciler(
+        client,
+        gate,
+        taken,
+        refs_of=lambda rec: sent_refs(rec, uploads),
+        settle_s=opts.settle_s,
+        skew_s=opts.clock_skew_s,
+        max_pages=opts.max_scan_pages,
+    )
+    ctx = RunContext(
+        run.run_dir,
+        run.ledger,
+        client,
+        limiter,
+        session,
+        run.replay.records,
+        opts,
+        reconciler,
+        gate,
+        taken,
+    )
+    if run.files:
+        ctx.uploader = Uploader(ctx, run.files, uploads)
+    return ctx
+
+
+async def _drive(ctx: RunContext, report: Reporter) -> AuthError | None:
+    """The pipeline, the signal handler and the reporter in one task group; an
+    authentication failure stops the run (nothing is lost) and is returned."""
+    auth_error: AuthError | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(on_signals, ctx)
+            tg.start_soon(report, ctx)
+            await resume_in_doubt(ctx)
+            await scheduler.execute(ctx)
+            tg.cancel_scope.cancel()
+    except* AuthError as group:
+        auth_error = group.exceptions[0]  # type: ignore[assignment]
+        log.error("authentication failed: %s; stopping, nothing is lost", auth_error)
+    return auth_error
+
+
+def sent_refs(rec: TaskRecord, uploads: dict[str, tuple[str, float]]) -> list[str] | None:
+    """The reference URLs a submit of `rec` carried (local files by their uploaded URL)."""
+    refs = rec.spec.request.ref_images
+    if not any(is_placeholder(r) for r in refs):
+        return None
+    known = rec.ref_urls or {}
+    return [
+        known.get(r) or uploads.get(r.removeprefix("local:"), (r, 0.0))[0]
+        if is_placeholder(r)
+        else r
+        for r in refs
+    ]
