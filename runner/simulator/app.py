@@ -16,14 +16,16 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from runner.simulator.config import SimConfig
 from runner.simulator.images import render_png
+from runner.simulator.journal import Journal, restore
 from runner.simulator.mangle import KINDS, mangle
-from runner.simulator.state import SimState, SimTask, SimUpload
+from runner.simulator.state import SimState, SimTask
 from runner.simulator.validate import check_submit
 
 STATE_KEY: web.AppKey[SimState] = web.AppKey("state", SimState)
@@ -245,12 +247,12 @@ async def cdn_image(request: web.Request) -> web.StreamResponse:
     state.cdn_fetches[(task.unique_id, index)] += 1
     forced = state.cdn_fetches[(task.unique_id, index)] <= state.config.cdn_fail_first
     if forced and state.cdn_fetches[(task.unique_id, index)] % 2 == 1:
-        task.url_version += 1
+        state.expire_url(task)
         raise web.HTTPNotFound
     if state.chance(state.config.cdn_not_image_rate, "not-image", request.path):
         return web.Response(text="<html>captive portal</html>", content_type="text/html")
     if state.chance(state.config.cdn_404_rate, "404", request.path):
-        task.url_version += 1  # this URL has "expired"; the task now lists a fresh one
+        state.expire_url(task)  # this URL has "expired"; the task now lists a fresh one
         raise web.HTTPNotFound
     cfg = state.config
     long_side = cfg.image_long_side_px or task.body.get("clarity", 2048) // 8
@@ -275,19 +277,17 @@ async def create_upload_url(request: web.Request) -> web.Response:
     mime, _ = mimetypes.guess_type(name)
     if "." not in name or mime is None:
         return envelope(40000, "name: a file name with an extension is required")
-    file_id = state.new_id("file", name).replace("-", "")
-    key = f"{file_id}/{name.rsplit('/', 1)[-1]}"
-    state.uploads[file_id] = upload = SimUpload(file_id=file_id, key=key, name=name, mime_type=mime)
+    upload = state.add_upload(name, mime)
     origin = _origin(request)
     return envelope(
         0,
         "success",
         {
-            "sign_url": f"{origin}/_upload/{file_id}?signature=sim",
+            "sign_url": f"{origin}/_upload/{upload.file_id}?signature=sim",
             "full_path": f"{origin}/cdn/uploads/{upload.key}",
             "key": upload.key,
             "mime_type": mime,
-            "file_id": file_id,
+            "file_id": upload.file_id,
         },
     )
 
@@ -299,9 +299,7 @@ async def put_upload(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(text="signature expired or unknown")
     if request.headers.get("Content-Type") != upload.mime_type:
         raise web.HTTPForbidden(text="Content-Type does not match the signed mime_type")
-    upload.data = await request.read()
-    upload.put_mono = time.monotonic()
-    state.upload_puts.append(hashlib.sha256(upload.data).hexdigest())
+    state.put_upload(upload, await request.read())
     return web.Response(status=200)
 
 
@@ -334,9 +332,19 @@ async def sim_stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE_KEY].stats())
 
 
-def make_app(config: SimConfig) -> web.Application:
+def make_app(config: SimConfig, state_dir: Path | None = None) -> web.Application:
+    """The API; with `state_dir`, the account is restored from and kept in that folder."""
     app = web.Application(middlewares=[api_guard], client_max_size=32 * 1024 * 1024)
-    app[STATE_KEY] = SimState(config)
+    app[STATE_KEY] = state = SimState(config)
+    if state_dir is not None:
+        restore(state, state_dir)
+        journal = Journal(state_dir)
+        state.journal, state.save_upload = journal, journal.save_upload
+
+        async def close_journal(_: web.Application) -> None:
+            journal.close()
+
+        app.on_cleanup.append(close_journal)
     app.router.add_post("/open/v1/access_token", access_token)
     app.router.add_post("/open/v1/ai_creation/task/submit", submit)
     app.router.add_get("/open/v1/ai_creation/task", get_task)

@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import signal
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -28,12 +29,22 @@ def is_loopback(host: str) -> bool:
 
 
 class RunningSimulator:
-    """`async with RunningSimulator(cfg) as sim:` serves on a free loopback port."""
+    """`async with RunningSimulator(cfg) as sim:` serves on a free loopback port.
 
-    def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 0):
+    With `state_dir`, the simulated account (tasks, uploads, tokens) lives in that
+    folder and a new simulator started on it carries on where the last one stopped.
+    """
+
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_dir: Path | None = None,
+    ):
         self.config = config or SimConfig()
         self.host, self.port = host, port
-        self.app = make_app(self.config)
+        self.app = make_app(self.config, state_dir)
         self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True)
 
     @property
@@ -74,13 +85,15 @@ class RunningSimulator:
         await self.stop()
 
 
-async def serve_forever(config: SimConfig, host: str, port: int) -> None:
+async def serve_forever(
+    config: SimConfig, host: str, port: int, state_dir: Path | None = None
+) -> None:
     """Serve until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with RunningSimulator(config, host, port) as sim:
+    async with RunningSimulator(config, host, port, state_dir) as sim:
         print(f"simulator serving {sim.base_url}", flush=True)
         print(f"  app_id={config.app_id} secret_key={config.secret_key} (demo credentials)")
         print(f"  qps_limit={config.qps_limit} gen_s={config.gen_s}", flush=True)

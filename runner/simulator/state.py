@@ -68,6 +68,13 @@ class SimState:
     file_window: collections.deque[float] = field(default_factory=collections.deque)
     # Observers of what the server does ("submit", "served", "call"), for tests and the bench.
     listeners: list[Callable[[str, Any], None]] = field(default_factory=list)
+    # Where changes to the account go to outlive the process (see journal.py); None: memory only.
+    journal: Callable[[dict[str, Any]], None] | None = None
+    save_upload: Callable[[str, bytes], None] | None = None
+
+    def _keep(self, event: dict[str, Any]) -> None:
+        if self.journal is not None:
+            self.journal(event)
 
     def notify(self, what: str, detail: Any) -> None:
         for listener in self.listeners:
@@ -127,6 +134,7 @@ class SimState:
         token = secrets.token_hex(16)
         expiry = time.time() + self.config.token_lifetime_s
         self.tokens[token] = expiry
+        self._keep({"e": "token", "token": token, "exp": expiry})
         return token, int(expiry)
 
     def token_valid(self, token: str | None) -> bool:
@@ -145,10 +153,55 @@ class SimState:
             gen_s=self.uniform(*cfg.gen_s, "gen", fp),
             fails=self.chance(cfg.fail_rate, "fail", fp),
         )
+        self._keep(
+            {
+                "e": "task",
+                "id": task.id,
+                "uid": task.unique_id,
+                "fp": fp,
+                "body": body,
+                "wall": task.created_wall,
+                "queue_s": task.queue_s,
+                "gen_s": task.gen_s,
+                "fails": task.fails,
+            }
+        )
         self.tasks[task.unique_id] = task
         self.submissions.append({"unique_id": task.unique_id, "body": body})
         self.notify("submit", task)
         return task
+
+    def replay_task(self, fp: str) -> None:
+        """Advance the draws `create_task` made, so a restored account never reuses an id."""
+        for identity in (("id", "task", fp), ("id2", "task", fp), ("queue", fp), ("gen", fp)):
+            self._draws[identity] += 1
+        if self.config.fail_rate > 0:
+            self._draws[("fail", fp)] += 1
+
+    def expire_url(self, task: SimTask) -> None:
+        task.url_version += 1
+        self._keep({"e": "url", "uid": task.unique_id, "v": task.url_version})
+
+    # --- uploads -----------------------------------------------------------
+    def add_upload(self, name: str, mime_type: str) -> SimUpload:
+        file_id = self.new_id("file", name).replace("-", "")
+        key = f"{file_id}/{name.rsplit('/', 1)[-1]}"
+        upload = SimUpload(file_id=file_id, key=key, name=name, mime_type=mime_type)
+        self._keep({"e": "upload", "file_id": file_id, "key": key, "name": name, "mime": mime_type})
+        self.uploads[file_id] = upload
+        return upload
+
+    def replay_upload(self, name: str) -> None:
+        self._draws[("id", "file", name)] += 1
+        self._draws[("id2", "file", name)] += 1
+
+    def put_upload(self, upload: SimUpload, data: bytes) -> None:
+        sha = hashlib.sha256(data).hexdigest()
+        if self.journal is not None and self.save_upload is not None:
+            self.save_upload(upload.file_id, data)
+            self._keep({"e": "put", "file_id": upload.file_id, "sha": sha, "wall": time.time()})
+        upload.data, upload.put_mono = data, time.monotonic()
+        self.upload_puts.append(sha)
 
     def record_served(self, path: str, body: bytes) -> None:
         self.served[path] = hashlib.sha256(body).hexdigest()
