@@ -58,6 +58,7 @@ class _Due:
     first: bool = True
     misses: int = 0
     unknown: int = 0
+    warned: bool = False  # "the API does not list it" is said once per task, at the first miss
 
 
 class Poller:
@@ -77,6 +78,7 @@ class Poller:
         self._wake = anyio.Event()
         self._inflow_done = False
         self._last_poll = -1e9
+        self._intact = True
         for rec in initial:
             self._push(time.monotonic(), _Due(rec, first=False))
 
@@ -158,6 +160,8 @@ class Poller:
             return
         self.ctx.stats.counts["polls"] += 1
         by_id = {i.get("unique_id"): i for i in items}
+        # A garbled answer (ids that are not text) says nothing about which tasks it knows.
+        self._intact = all(isinstance(uid, str) for uid in by_id)
         firsts = [by_id.get(e.record.unique_id) for e in batch if e.first]
         running = sum(1 for i in firsts if i is not None and i.get("progress_desc") in RUNNING)
         self.estimator.observe(sum(1 for i in firsts if i is not None) - running, running)
@@ -169,6 +173,20 @@ class Poller:
         again = time.monotonic() + ctx.options.poll_interval_s
         if item is None:
             entry.misses += 1
+            if entry.misses == 1 and not entry.warned and self._intact:
+                entry.warned = True
+                wait_s = (MAX_MISSES - 1) * ctx.options.poll_interval_s
+                log.warning(
+                    "task %s (unique_id %s): the API does not list it [trace_id %s]; asking "
+                    "again every %gs, it is marked failed if still unknown after %d more checks "
+                    "(about %s), and --retry-failed would then submit it anew",
+                    rec.key,
+                    rec.unique_id,
+                    trace,
+                    ctx.options.poll_interval_s,
+                    MAX_MISSES - 1,
+                    f"{wait_s / 60:.0f} min" if wait_s >= 90 else f"{wait_s:.0f} s",
+                )
             if entry.misses >= MAX_MISSES:
                 self._fail(rec, f"the API stopped reporting task {rec.unique_id}", trace)
             else:
