@@ -131,8 +131,8 @@ class UploadFailed(SeedreamError):
 
 
 class YamlProblem(SeedreamError):
-    def __init__(self, line: int, column: int, message: str):
-        self.line, self.column, self.message = line, column, message
+    def __init__(self, line: int, column: int, message: str, hint: str = ""):
+        self.line, self.column, self.message, self.hint = line, column, message, hint
         super().__init__(message)
 
 

@@ -12,14 +12,16 @@ distinct keys, and renaming a task does not make it new work.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 from collections import Counter
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
-from runner.errors import LocalRefProblem, ManifestError, MissingVar
+from runner.errors import LocalRefProblem, ManifestError, ManifestIssue, MissingVar
 from runner.manifest.entries import Entry, Issues
 from runner.manifest.fields import REQUEST_FIELDS
-from runner.manifest.load import Manifest
+from runner.manifest.load import Manifest, read_manifest
 from runner.manifest.localrefs import LocalFiles, is_local
 from runner.manifest.templates import fill, placeholders
 from runner.records import DEFAULT_MODEL, Request, TaskSpec, task_key
@@ -32,6 +34,11 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "model_code": DEFAULT_MODEL,
 }
 MAX_TASKS = 200_000
+
+
+class Expanded(NamedTuple):
+    specs: list[TaskSpec]
+    files: LocalFiles  # the local reference files the tasks need uploaded
 
 
 def _combos(matrix: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -115,14 +122,25 @@ def count_tasks(manifest: Manifest) -> int:
 
 def expand(manifest: Manifest, max_tasks: int = MAX_TASKS) -> list[TaskSpec]:
     """All tasks of the manifest, in manifest order. Raises ManifestError."""
-    return expand_with_files(manifest, max_tasks)[0]
+    return expand_with_files(manifest, max_tasks).specs
+
+
+def load_and_expand(path: Path, max_tasks: int = MAX_TASKS) -> tuple[Manifest, Expanded]:
+    """Read, check and expand a manifest in one pass: every problem at once, or the tasks."""
+    manifest, found = read_manifest(path)
+    return manifest, expand_with_files(manifest, max_tasks, found)
 
 
 def expand_with_files(
-    manifest: Manifest, max_tasks: int = MAX_TASKS
-) -> tuple[list[TaskSpec], LocalFiles]:
-    """The tasks, and the local reference files they need uploaded."""
+    manifest: Manifest, max_tasks: int = MAX_TASKS, prior: list[ManifestIssue] | None = None
+) -> Expanded:
+    """The tasks, and the local reference files they need uploaded.
+
+    `prior` holds problems found while reading: the tasks are still expanded, as
+    far as they can be, to find the rest, and then all are raised together.
+    """
     issues = Issues(str(manifest.path))
+    issues.items.extend(prior or ())
     _check_unused_matrix_vars(manifest, issues)
     files = LocalFiles(manifest.path.parent)
     resolve = _RefResolver(files, issues)
@@ -134,11 +152,12 @@ def expand_with_files(
             f"expands to {total:,} tasks; the cap is {max_tasks:,}",
             "split the manifest, or raise the cap with --max-tasks",
         )
-    if issues.items:
-        raise ManifestError(issues.items)
+        raise ManifestError(issues.items)  # too many to go through them looking for more
     occurrences: Counter[bytes] = Counter()
     specs: list[TaskSpec] = []
     for entry in manifest.entries:
+        if "prompt" not in entry.fields:
+            continue  # already reported: no prompt, or not a valid one
         base = {**BUILTIN_DEFAULTS, **manifest.defaults}
         ref_at = entry.pos.get("ref_images", (entry.line, 1))
         base.update({k: v for k, v in entry.fields.items() if k in REQUEST_FIELDS})
@@ -147,7 +166,7 @@ def expand_with_files(
             fields = {**base, **{k: v for k, v in combo.items() if k in REQUEST_FIELDS}}
             values = {**entry_vars, **{k: str(v) for k, v in combo.items() if k not in fields}}
             name_template = combo.get("name", entry.fields.get("name"))
-            filling = "prompt"
+            filling, known = "prompt", {}
             try:
                 prompt = fill(fields["prompt"], values)
                 name = ""
@@ -157,12 +176,12 @@ def expand_with_files(
                     name = fill(name_template, {**known, **values})
             except MissingVar as exc:
                 at = entry.pos.get(filling, (entry.line, 1))
-                defined = ", ".join(sorted(values)) or "none defined"
+                usable = set(values) | (set(known) if filling == "name" else set())
                 issues.add(
                     at,
                     f"{entry.label}.{filling}",
                     f"uses {{{exc.name}}}, which has no value",
-                    f"define it under vars: (defined: {defined})",
+                    _missing_hint(exc.name, usable),
                     file=entry.file,
                 )
                 break
@@ -185,4 +204,13 @@ def expand_with_files(
                 specs.append(TaskSpec(key, name, request, source))
     if issues.items:
         raise ManifestError(issues.items)
-    return specs, files
+    return Expanded(specs, files)
+
+
+def _missing_hint(name: str, usable: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(usable), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {{{close[0]}}}?"
+    if usable:
+        return f"define it under vars: (defined: {', '.join(sorted(usable))})"
+    return f"define it under vars: ({{{{{name}}}}} writes it literally)"

@@ -26,6 +26,7 @@ from runner.manifest.prompts_file import read_prompts_file
 
 TOP_KEYS = ("name", "defaults", "vars", "matrix", "tasks", "prompts_file", "max_images")
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+MINIMAL_HINT = 'the smallest manifest is one line: tasks: ["a red kite over the sea"]'
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -96,6 +97,7 @@ def check_vars(node: yamlpos.YNode, path: str, issues: Issues) -> dict[str, str]
             out[name] = check_var_value(child.value)
         except FieldProblem as exc:
             issues.add(_at(child), f"{path}.{name}", exc.message)
+            out[name] = ""  # defined, though wrong: `{name}` is not also reported as undefined
     return out
 
 
@@ -152,6 +154,19 @@ def _check_entry(node: yamlpos.YNode, index: int, issues: Issues) -> Entry | Non
 
 def load_manifest(path: Path) -> Manifest:
     """Read and validate; raises ManifestError listing every problem."""
+    manifest, issues = read_manifest(path)
+    if issues:
+        raise ManifestError(issues)
+    return manifest
+
+
+def read_manifest(path: Path) -> tuple[Manifest, list[ManifestIssue]]:
+    """The manifest as far as it is valid, and its problems so far.
+
+    Raises ManifestError only when nothing more can be read (no file, not YAML,
+    not a mapping); otherwise the caller goes on to expand what is there, so a
+    structural problem does not hide a template or file problem behind it.
+    """
     issues = Issues(str(path))
     try:
         raw = path.read_bytes()
@@ -169,11 +184,12 @@ def load_manifest(path: Path) -> Manifest:
         ) from None
     except YamlProblem as exc:
         raise ManifestError(
-            [ManifestIssue(str(path), exc.line, exc.column, "", exc.message)]
+            [ManifestIssue(str(path), exc.line, exc.column, "", exc.message, exc.hint)]
         ) from None
     if root is None or not isinstance(root.value, dict):
         at = (root.line, root.column) if root else (1, 1)
-        issues.add(at, "", "a manifest is a mapping with `tasks:` (see jobs/demo.yaml)")
+        what = "is empty" if root is None else "is not a mapping"
+        issues.add(at, "", f"{what}: a manifest is a mapping with `tasks:`", MINIMAL_HINT)
         raise ManifestError(issues.items)
     top = root.value
     for key in top:
@@ -218,6 +234,5 @@ def load_manifest(path: Path) -> Manifest:
         entries.extend(read_prompts_file(path.parent, top["prompts_file"], issues))
     if "tasks" not in top and "prompts_file" not in top:
         issues.add((1, 1), "", "no tasks: add `tasks:` or `prompts_file:`")
-    if issues.items:
-        raise ManifestError(issues.items)
-    return Manifest(path, name, defaults, variables, matrix, matrix_pos, entries, max_images)
+    manifest = Manifest(path, name, defaults, variables, matrix, matrix_pos, entries, max_images)
+    return manifest, issues.items

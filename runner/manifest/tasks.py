@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.manifest.expand import MAX_TASKS, expand_with_files
-from runner.manifest.load import load_manifest
+from runner.manifest.expand import MAX_TASKS, load_and_expand
 from runner.manifest.localrefs import LocalFile
 from runner.records import TaskSpec
 
@@ -21,6 +20,5 @@ class Loaded:
 
 
 def load_tasks(path: Path, max_tasks: int = MAX_TASKS) -> Loaded:
-    manifest = load_manifest(path)
-    specs, files = expand_with_files(manifest, max_tasks)
+    manifest, (specs, files) = load_and_expand(path, max_tasks)
     return Loaded(manifest.name, specs, manifest.max_images, files.by_sha)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from runner.errors import YamlProblem
+from runner.manifest import yamlhints
 
 MAX_ALIASED_VALUES = 100_000  # values reached through `*alias`, summed
 
@@ -70,9 +71,8 @@ def load(text: str) -> YNode | None:
             return None
         return _Converter(loader).convert(root, aliased=False)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise YamlProblem(line, col, f"not valid YAML: {exc.problem or exc}") from None
+        said = yamlhints.describe(exc, text)
+        raise YamlProblem(said.line, said.column, said.message, said.hint) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(0, 0, f"not valid YAML: {exc}") from None
     finally:
