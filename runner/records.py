@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,10 +70,11 @@ class Request:
         return cls(
             prompt=data["prompt"],
             ref_images=tuple(data.get("ref_images", ())),
-            aspect_ratio=data.get("aspect_ratio", "1:1"),
+            # interned: a million replayed requests share a handful of these strings
+            aspect_ratio=sys.intern(data.get("aspect_ratio", "1:1")),
             clarity=int(data.get("clarity", 2048)),
             number_of_images=int(data.get("number_of_images", 1)),
-            model_code=data.get("model_code", DEFAULT_MODEL),
+            model_code=sys.intern(data.get("model_code", DEFAULT_MODEL)),
         )
 
     def fingerprint(self) -> bytes:

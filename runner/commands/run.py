@@ -31,6 +31,7 @@ from runner.pipeline.wiring import OpenRun, Outcome, Reporter, run_pipeline
 from runner.records import TaskSpec
 from runner.report.notify import notify
 from runner.report.summary import build_summary, exit_code, write_reports
+from runner.rundir import checkpoint
 from runner.rundir.files import clean_partials, default_run_dir
 from runner.rundir.ledger import Ledger
 from runner.rundir.lock import RunLock
@@ -84,6 +85,8 @@ async def run(
 def _prepare(run: OpenRun, specs: list[TaskSpec]) -> int:
     """Bring the ledger in line with the manifest and the disk; returns how many tasks are new."""
     new = plan(run.ledger, run.replay, specs, run.options.retry_failed)
+    if checkpoint.due(run.ledger, run.options.checkpoint_events):
+        run.ledger.checkpoint()  # before check_images, which corrects records in memory only
     clean_partials(run.run_dir / "images")
     redo = check_images(run.run_dir, run.replay)
     if redo:
@@ -106,9 +109,7 @@ def _finish(run: OpenRun, outcome: Outcome | None) -> int:
         write_reports(run.run_dir, summary, records)
         log.info("nothing to do: all %d tasks are finished (%s)", len(records), run.run_dir)
         return exit_code(records)
-    # In-doubt outcomes: those replayed from earlier runs plus this run's own.
-    run.replay.adopted += outcome.adopted
-    run.replay.resubmitted += outcome.resubmitted
+    # In-doubt outcomes of earlier runs and this one: the ledger folds its events into `replay`.
     summary = build_summary(
         run.name,
         records,
@@ -129,6 +130,8 @@ def _finish(run: OpenRun, outcome: Outcome | None) -> int:
         },
         durable=True,
     )
+    if checkpoint.due(run.ledger, run.options.checkpoint_events):
+        run.ledger.checkpoint()
     t = summary["tasks"]
     log.info(
         "finished: %d succeeded, %d failed, %d pending; %d/%d images; exit %d",

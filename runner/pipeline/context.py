@@ -42,6 +42,7 @@ class RunOptions:
     retry_failed: bool = False
     max_submit_attempts: int = 8
     file_calls_per_min: float = 30.0  # the vendor's limit on the upload endpoints
+    checkpoint_events: int = 50_000  # ledger events between two checkpoints
 
     @property
     def workers(self) -> int:

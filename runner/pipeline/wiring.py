@@ -27,6 +27,7 @@ from runner.pipeline.reconcile import Reconciler
 from runner.pipeline.signals import on_signals
 from runner.pipeline.upload import Uploader
 from runner.records import TaskRecord
+from runner.rundir import checkpoint
 from runner.rundir.ledger import Ledger
 from runner.rundir.replay import Replay
 
@@ -126,6 +127,7 @@ async def _drive(ctx: RunContext, report: Reporter) -> AuthError | None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(on_signals, ctx)
             tg.start_soon(report, ctx)
+            tg.start_soon(checkpoint.keep, ctx.ledger, ctx.options.checkpoint_events)
             await resume_in_doubt(ctx)
             await scheduler.execute(ctx)
             tg.cancel_scope.cancel()

@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from runner.rundir.replay import FORMAT_VERSION, Replay, replay_lines
+from runner.rundir import checkpoint
+from runner.rundir.replay import FORMAT_VERSION, Replay, apply, note, replay_lines
 
 log = logging.getLogger("runner.ledger")
 
@@ -54,29 +55,57 @@ def _cut_torn_tail(path: Path) -> None:
 
 
 def read(path: Path) -> Replay:
-    """Replay without opening for writing (status, report, plan)."""
+    """Replay without opening for writing (status, report, plan): from the
+    checkpoint and the ledger's tail after it when there is a usable one."""
     if not path.exists():
         return Replay()
+    header = checkpoint.usable(path)
+    start: Replay | None = None
+    if header is not None:
+        try:
+            start = checkpoint.load(path, header)
+        except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+            log.warning("%s: checkpoint unreadable (%s); replaying the whole ledger", path, exc)
     with path.open("rb") as fh:
-        return replay_lines(fh, str(path))
+        if start is None:
+            return replay_lines(fh, str(path))
+        fh.seek(header["offset"] if header else 0)
+        return replay_lines(fh, f"{path} (after its checkpoint)", start)
 
 
 class Ledger:
+    """Appends events, and folds each one into `state` as a replay would.
+
+    `state` is the Replay that `open` returned, whose records the run then
+    advances itself; folding the events the run writes into it as well keeps
+    it equal to what a replay of the file would give (the handlers set what the
+    stage already set), so it can be checkpointed at any moment.
+    """
+
     def __init__(self, path: Path):
         self.path = path
         self._fd = -1
+        self.state = Replay()
+        self.checkpointed_events = 0  # state.events at the last checkpoint
 
     def open(self) -> Replay:
         """Replay what is there, then get ready to append."""
         new = not self.path.exists()
         if not new:
             _cut_torn_tail(self.path)
-        replay = read(self.path)
+        self.state = replay = read(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if new:
             self.write({"e": "header", "v": FORMAT_VERSION}, durable=True)
             fsync_dir(self.path.parent)
+        self.checkpointed_events = replay.checkpoint_events
         return replay
+
+    def checkpoint(self) -> None:
+        """Snapshot the state at the ledger's current end (whole lines only)."""
+        offset = os.fstat(self._fd).st_size
+        checkpoint.write(self.path.parent, self.state, offset)
+        self.checkpointed_events = self.state.events
 
     def write(self, event: Event, *, durable: bool = False) -> None:
         self.write_many((event,), durable=durable)
@@ -85,8 +114,10 @@ class Ledger:
         now = round(time.time(), 3)
         chunk = bytearray()
         for event in events:
-            chunk += orjson.dumps({**event, "t": event.get("t", now)})
+            stamped = {**event, "t": event.get("t", now)}
+            chunk += orjson.dumps(stamped)
             chunk += b"\n"
+            self._fold(stamped)
             if len(chunk) >= 1 << 20:  # whole lines only, so a crash tears at most the last
                 self._write_all(chunk)
                 chunk.clear()
@@ -94,6 +125,14 @@ class Ledger:
             self._write_all(chunk)
         if durable:
             os.fsync(self._fd)
+
+    def _fold(self, event: Event) -> None:
+        try:
+            apply(self.state, event)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            self.state.bad_lines += 1  # a replay would skip this line too
+            return
+        note(self.state, event)
 
     def _write_all(self, chunk: bytearray) -> None:
         view = memoryview(chunk)

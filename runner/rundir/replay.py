@@ -46,6 +46,7 @@ class Replay:
     last_t: float | None = None
     last_progress_t: float | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint_events: int = 0  # of `events`, how many came from a checkpoint
 
     def known_uids(self) -> set[str]:
         return {r.unique_id for r in self.records.values() if r.unique_id}
@@ -169,9 +170,21 @@ def apply(r: Replay, ev: dict[str, Any]) -> None:
         )
 
 
-def replay_lines(lines: Iterable[bytes], name: str) -> Replay:
-    r = Replay()
-    for lineno, line in enumerate(lines, 1):
+def note(r: Replay, ev: dict[str, Any]) -> None:
+    """Count an applied event and keep its time."""
+    r.events += 1
+    t = ev.get("t")
+    if isinstance(t, float | int):
+        r.first_t = t if r.first_t is None else r.first_t
+        r.last_t = t
+
+
+def replay_lines(
+    lines: Iterable[bytes], name: str, start: Replay | None = None, first_line: int = 1
+) -> Replay:
+    """Fold `lines` into `start` (a checkpoint's state) or into an empty Replay."""
+    r = Replay() if start is None else start
+    for lineno, line in enumerate(lines, first_line):
         if not line.strip():
             continue
         try:
@@ -183,9 +196,5 @@ def replay_lines(lines: Iterable[bytes], name: str) -> Replay:
             r.bad_lines += 1
             log.warning("%s line %d: not a valid event (%s), skipped", name, lineno, exc)
             continue
-        r.events += 1
-        t = ev.get("t")
-        if isinstance(t, float | int):
-            r.first_t = t if r.first_t is None else r.first_t
-            r.last_t = t
+        note(r, ev)
     return r

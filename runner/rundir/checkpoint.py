@@ -1,0 +1,225 @@
+"""Ledger checkpoints: an atomic snapshot of the replayed state, plus the tail since.
+
+A 1,000,000-task ledger holds some five million events; replaying them all
+takes half a minute. A checkpoint is the state those events fold into, written
+to `ledger.checkpoint` (temporary file, fsync, rename, fsync of the folder), with
+the ledger offset it covers. A reader loads it and replays only the ledger's
+bytes after that offset. The ledger stays the only source of truth: a
+checkpoint that does not match the ledger's bytes at its offset (ledger cut,
+replaced or edited), was written by another version of the record types, or
+cannot be read, is ignored, and the whole ledger is replayed as before. Old
+run directories without one replay as they always did.
+
+Layout: a header line (format, schema, offset, anchor digests, the Replay's
+fields other than its records), then one line per task record. Record fields
+are written by name and only when not at their default, so a field added to
+`TaskRecord` later is carried along; `DECODERS` turns the JSON back into the
+field's type where JSON alone would not (tests check every field is covered).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+import orjson
+
+from runner.records import ImageFile, Request, TaskRecord, TaskSpec, TaskState
+from runner.rundir.replay import FORMAT_VERSION, Replay
+
+log = logging.getLogger("runner.ledger")
+CHECKPOINT_NAME = "ledger.checkpoint"
+CHECKPOINT_VERSION = 1
+ANCHOR_BYTES = 4096
+
+_RECORD_FIELDS = [f for f in dataclasses.fields(TaskRecord) if f.name != "spec"]
+_REPLAY_FIELDS = [
+    f for f in dataclasses.fields(Replay) if f.name not in ("records", "checkpoint_events")
+]
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+_RECORD_DEFAULTS = {f.name: _default(f) for f in _RECORD_FIELDS}
+
+
+def _int_keys(value: dict[str, Any]) -> dict[int, Any]:
+    return {int(k): v for k, v in value.items()}
+
+
+# Field name -> JSON value back to the field's type (JSON-native fields need none).
+DECODERS: dict[str, Callable[[Any], Any]] = {
+    "state": TaskState,
+    "files": lambda v: {int(i): ImageFile(**f) for i, f in v.items()},
+    "image_errors": _int_keys,
+    "uploads": lambda v: {k: tuple(x) for k, x in v.items()},
+}
+
+
+def schema() -> str:
+    """Changes whenever the shape of what a checkpoint holds changes."""
+    names = [f.name for f in dataclasses.fields(TaskRecord)]
+    names += ["|", *(f.name for f in dataclasses.fields(Replay))]
+    names += ["|", *Request("x").to_json(), "|", str(FORMAT_VERSION)]
+    return hashlib.sha256(",".join(names).encode()).hexdigest()[:16]
+
+
+def _encode_value(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot checkpoint {type(value).__name__}")
+
+
+def encode_record(rec: TaskRecord) -> bytes:
+    spec = rec.spec
+    row: dict[str, Any] = {"k": spec.key, "n": spec.name, "q": spec.request.to_json()}
+    if spec.source:
+        row["src"] = spec.source
+    for name, default in _RECORD_DEFAULTS.items():
+        value = getattr(rec, name)
+        if value != default:
+            row[name] = value
+    return orjson.dumps(row, default=_encode_value, option=orjson.OPT_NON_STR_KEYS)
+
+
+def decode_record(line: bytes) -> TaskRecord:
+    row = orjson.loads(line)
+    spec = TaskSpec(row.pop("k"), row.pop("n"), Request.from_json(row.pop("q")), row.pop("src", ""))
+    rec = TaskRecord(spec)
+    for name, value in row.items():
+        decode = DECODERS.get(name)
+        setattr(rec, name, decode(value) if decode else value)
+    return rec
+
+
+def _anchor(fh: IO[bytes], offset: int) -> tuple[str, str]:
+    """Digests of the ledger's first bytes and of the bytes just before `offset`."""
+    fh.seek(0)
+    head = hashlib.sha256(fh.read(min(offset, ANCHOR_BYTES))).hexdigest()
+    start = max(0, offset - ANCHOR_BYTES)
+    fh.seek(start)
+    tail = hashlib.sha256(fh.read(offset - start)).hexdigest()
+    return head, tail
+
+
+def write(run_dir: Path, replay: Replay, offset: int) -> Path:
+    """Snapshot `replay`, the fold of the ledger's first `offset` bytes."""
+    from runner.rundir.files import commit_file  # files imports ledger, which imports us
+
+    ledger_path = run_dir / "ledger.jsonl"
+    with ledger_path.open("rb") as fh:
+        head, tail = _anchor(fh, offset)
+    header: dict[str, Any] = {
+        "checkpoint": CHECKPOINT_VERSION,
+        "schema": schema(),
+        "offset": offset,
+        "head": head,
+        "anchor": tail,
+        "tasks": len(replay.records),
+        "replay": {f.name: getattr(replay, f.name) for f in _REPLAY_FIELDS},
+    }
+    temp = run_dir / f".{CHECKPOINT_NAME}.tmp"
+    with temp.open("wb") as out:
+        out.write(orjson.dumps(header, default=_encode_value) + b"\n")
+        chunk = bytearray()
+        for rec in replay.records.values():
+            chunk += encode_record(rec)
+            chunk += b"\n"
+            if len(chunk) >= 1 << 20:
+                out.write(chunk)
+                chunk.clear()
+        out.write(chunk)
+    final = run_dir / CHECKPOINT_NAME
+    commit_file(temp, final)
+    return final
+
+
+def read_header(path: Path) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as fh:
+            header = orjson.loads(fh.readline())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return header if isinstance(header, dict) else None
+
+
+def usable(ledger_path: Path) -> dict[str, Any] | None:
+    """The checkpoint's header when it matches this ledger, else None (replay it all)."""
+    path = ledger_path.parent / CHECKPOINT_NAME
+    if not path.exists():
+        return None
+    header = read_header(path)
+    if (
+        header is None
+        or header.get("checkpoint") != CHECKPOINT_VERSION
+        or header.get("schema") != schema()
+        or not isinstance(header.get("offset"), int)
+    ):
+        log.info("%s: not usable by this version; replaying the whole ledger", path)
+        return None
+    offset: int = header["offset"]
+    try:
+        with ledger_path.open("rb") as fh:
+            if os.fstat(fh.fileno()).st_size < offset:
+                raise ValueError("ledger shorter than the checkpoint")
+            if _anchor(fh, offset) != (header.get("head"), header.get("anchor")):
+                raise ValueError("ledger bytes differ")
+    except (OSError, ValueError) as exc:
+        log.warning("%s does not match the ledger (%s); replaying the whole ledger", path, exc)
+        return None
+    return header
+
+
+def record_lines(ledger_path: Path) -> Iterator[bytes]:
+    with (ledger_path.parent / CHECKPOINT_NAME).open("rb") as fh:
+        fh.readline()
+        yield from fh
+
+
+def load(ledger_path: Path, header: dict[str, Any]) -> Replay:
+    """The Replay the checkpoint holds (without the tail after its offset)."""
+    replay = Replay()
+    for f in _REPLAY_FIELDS:
+        if f.name in header["replay"]:
+            value = header["replay"][f.name]
+            decode = DECODERS.get(f.name)
+            setattr(replay, f.name, decode(value) if decode else value)
+    records = replay.records
+    for line in record_lines(ledger_path):
+        rec = decode_record(line)
+        records[rec.spec.key] = rec
+    replay.checkpoint_events = replay.events
+    if len(records) != header.get("tasks"):
+        raise ValueError(f"checkpoint holds {len(records)} of {header.get('tasks')} tasks")
+    return replay
+
+
+def due(ledger: Any, every_events: int) -> bool:
+    """Enough events since the last checkpoint that replaying them starts to cost."""
+    return bool(ledger.state.events - ledger.checkpointed_events >= every_events)
+
+
+async def keep(ledger: Any, every_events: int, interval_s: float = 15.0) -> None:
+    """While a run goes: checkpoint each time `every_events` more have been written.
+
+    Written from the event loop between two ledger writes, so the snapshot and
+    its offset agree; a 1,000,000-task snapshot holds the loop a few seconds.
+    """
+    while True:
+        await anyio.sleep(interval_s)
+        if due(ledger, every_events):
+            ledger.checkpoint()
