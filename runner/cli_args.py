@@ -116,6 +116,13 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
         help="an output image larger than this is refused (default 64)",
     )
     r.add_argument(
+        "--give-up-after",
+        default="15m",
+        metavar="DURATION",
+        help="stop (exit 4, resumable) after this long without one successful API call "
+        "(default 15m; 0 = never)",
+    )
+    r.add_argument(
         "--notify-url",
         metavar="URL",
         help="POST summary.json to this URL when the run ends, however it ends",

@@ -7,6 +7,9 @@
     ├── RunDirError             not a run directory, or its ledger is unreadable  exit 2
     │   └── LedgerVersionError  the ledger was written by a newer version      exit 2
     ├── LockedError             another run holds the directory         exit 75
+    │   └── ConcurrentRunError  a live run of the same manifest on the account  exit 75
+    ├── DiskWriteError          the run directory cannot be written (disk full,
+    │                           quota, read-only, I/O error): a clean stop       exit 4
     ├── ApiError                a business code or transport failure, with trace_id
     │   ├── PermanentApiError   400, 40000: this request will never work
     │   ├── RateLimited         40001: not executed; slow the account down
@@ -24,6 +27,7 @@
     OSError from the run directory (cli maps it, no traceback):
         permission denied, not found, not a directory        exit 2
         disk full (ENOSPC, EDQUOT)                           exit 4 (the ledger is valid)
+    (`run` itself turns DISK_ERRNOS into DiskWriteError and stops cleanly.)
 
 Exit codes: 0 all done, 1 some tasks failed for good, 2 usage/manifest/run
 directory (nothing submitted), 3 authentication, 4 stopped early with work
@@ -33,6 +37,7 @@ Expected API failures become ledger events; only bugs and AuthError end a run.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 EXIT_OK = 0  # every task succeeded and every image is on disk
@@ -87,6 +92,34 @@ class LockedError(SeedreamError):
         self.path, self.pid = path, pid
         holder = f"process {pid}" if pid else "another process"
         super().__init__(f"{path} is locked by {holder}; nothing was done")
+
+
+class ConcurrentRunError(LockedError):
+    """The same manifest content is being run on the same account from another
+    run directory on this machine: two runs would pay for every task twice."""
+
+    def __init__(self, path: str, pid: int | None):
+        self.path, self.pid = path, pid
+        SeedreamError.__init__(
+            self,
+            f"the same manifest is already running on this account into {path} "
+            f"(process {pid}); nothing was done (pass --allow-concurrent if both runs are meant)",
+        )
+
+
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+class DiskWriteError(SeedreamError):
+    """A write to the run directory failed for a reason no retry fixes soon:
+    the disk is full (ENOSPC), a quota is exhausted (EDQUOT), the file system is
+    read-only (EROFS) or failing (EIO). The run stops cleanly: exit 4."""
+
+    def __init__(self, path: str, cause: OSError):
+        self.path, self.cause = path, cause
+        name = errno.errorcode.get(cause.errno or 0, "")
+        why = cause.strerror or str(cause)
+        super().__init__(f"cannot write {path}: {why}" + (f" ({name})" if name else ""))
 
 
 class ApiError(SeedreamError):

@@ -3,6 +3,7 @@ terminal, everything also in run.log, and secrets redacted everywhere."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -39,8 +40,26 @@ def setup(*, quiet: bool, verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class RunLogHandler(logging.FileHandler):
+    """run.log on a disk that fills up: one line on stderr and no more run.log,
+    instead of a traceback for every record."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        logging.getLogger().removeHandler(self)
+        error = sys.exc_info()[1]
+        with contextlib.suppress(OSError):
+            self.close()
+        print(
+            f"run.log: cannot write it any more ({error}); logging to stderr only", file=sys.stderr
+        )
+
+
 def attach_run_log(run_dir: Path) -> None:
-    handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
+    try:
+        handler = RunLogHandler(run_dir / "run.log", encoding="utf-8")
+    except OSError as exc:
+        logging.getLogger("runner").warning("run.log: cannot open it (%s); stderr only", exc)
+        return
     handler.setFormatter(logging.Formatter(PLAIN, DATEFMT))
     handler.addFilter(RedactingFilter())
     handler.setLevel(logging.getLogger().level)

@@ -20,6 +20,7 @@ import orjson
 
 from runner.api import retry
 from runner.api.credentials import Credentials, redact, register_secret
+from runner.api.health import ApiHealth
 from runner.api.limiter import AccountLimiter
 from runner.errors import ApiError, AuthError, PermanentApiError, RateLimited, TransientApiError
 
@@ -52,6 +53,7 @@ class ApiClient:
         self._token_lock = anyio.Lock()
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.transient_errors = 0
+        self.health = ApiHealth(self.base_url)
 
     # --- tokens ------------------------------------------------------------
     async def _current_token(self) -> str:
@@ -106,24 +108,37 @@ class ApiClient:
                 headers={**headers, "Content-Type": "application/json"},
                 timeout=self._timeout,
             ) as response:
-                raw = await response.read()
+                try:
+                    raw = await response.read()
+                except BaseException:
+                    # The request may still be sitting in the network and reach the
+                    # server late; the connection that carried it is closed, never
+                    # reused. (Failures before the headers: aiohttp closes it itself.)
+                    response.close()
+                    raise
                 status, ctype = response.status, response.headers.get("Content-Type", "")
         except aiohttp.ClientConnectorError as exc:
+            self.health.failed(f"cannot connect: {exc.os_error}")
             raise TransientApiError(
                 f"cannot connect: {exc.os_error}", maybe_sent=False, endpoint=path
             ) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientApiError(
-                f"no answer: {exc.__class__.__name__} {redact(str(exc))}".strip(), endpoint=path
-            ) from exc
+            error = f"no answer: {exc.__class__.__name__} {redact(str(exc))}".strip()
+            self.health.failed(error)
+            raise TransientApiError(error, endpoint=path) from exc
         try:
             answer = _parse(path, status, ctype, raw)
-        except RateLimited as exc:
-            exc.sent_at = sent_at
+        except ApiError as exc:
+            if exc.code is None:  # a gateway page or a broken body: not the API answering
+                self.health.failed(str(exc))
+            else:
+                self.health.ok()
+            if isinstance(exc, RateLimited):
+                exc.sent_at = sent_at
+            else:
+                self.limiter.accepted()  # refused, but the call counted against the window
             raise
-        except ApiError:
-            self.limiter.accepted()  # refused, but the call counted against the window
-            raise
+        self.health.ok()
         self.limiter.accepted()
         return answer
 

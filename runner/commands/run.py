@@ -10,17 +10,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from runner import logsetup
 from runner.api.credentials import Credentials, resolve_base_url, resolve_credentials
 from runner.durations import parse_deadline_s, parse_duration_s
-from runner.errors import EXIT_AUTH
+from runner.errors import EXIT_AUTH, EXIT_STOPPED, DiskWriteError
 from runner.manifest import fields
 from runner.manifest.expand import MAX_TASKS
 from runner.manifest.tasks import load_tasks
@@ -32,7 +34,7 @@ from runner.records import TaskSpec
 from runner.report.notify import notify
 from runner.report.summary import build_summary, exit_code, write_reports
 from runner.rundir import checkpoint
-from runner.rundir.files import clean_partials, default_run_dir
+from runner.rundir.files import clean_partials, default_run_dir, writing
 from runner.rundir.ledger import Ledger
 from runner.rundir.lock import RunLock
 
@@ -62,24 +64,37 @@ async def run(
     if opts.max_images is None and loaded.max_images is not None:
         opts = replace(opts, max_images=loaded.max_images)
     run_dir = request.out or default_run_dir(loaded.name)
-    (run_dir / "images").mkdir(parents=True, exist_ok=True)
-    with RunLock(run_dir):
+    lock = RunLock(run_dir)
+    try:
+        with writing(run_dir):
+            (run_dir / "images").mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+    except DiskWriteError as exc:
+        log.error("%s; nothing was done", exc)
+        return EXIT_STOPPED
+    try:
         attach_log(run_dir)
         ledger = Ledger(run_dir / "ledger.jsonl")
-        replay = ledger.open()
-        opened = OpenRun(loaded.name, run_dir, ledger, replay, opts, loaded.files)
+        opened: OpenRun | None = None
         try:
+            replay = ledger.open()
+            opened = OpenRun(loaded.name, run_dir, ledger, replay, opts, loaded.files)
             new = _prepare(opened, loaded.specs)
             if not needs_work(replay.records):
                 return _finish(opened, None)
             log.info("run %s: %d tasks (%d new), %s", run_dir, len(replay.records), new, base_url)
             outcome = await run_pipeline(opened, base_url, credentials(), _reporter(request))
             return _finish(opened, outcome)
+        except DiskWriteError as exc:  # outside the pipeline's task group
+            _disk_stopped(run_dir, exc, opened)
+            return EXIT_STOPPED
         finally:
             ledger.close()
             if request.notify_url and (run_dir / "summary.json").exists():
                 with anyio.CancelScope(shield=True):
                     await notify(request.notify_url, run_dir / "summary.json")
+    finally:
+        lock.release()
 
 
 def _prepare(run: OpenRun, specs: list[TaskSpec]) -> int:
@@ -118,6 +133,9 @@ def _finish(run: OpenRun, outcome: Outcome | None) -> int:
         budget_reached=outcome.budget_reached,
         api=outcome.api,
     )
+    if outcome.disk_error is not None:
+        _disk_stopped(run.run_dir, outcome.disk_error, run, summary)
+        return EXIT_STOPPED
     write_reports(run.run_dir, summary, records)
     code = EXIT_AUTH if outcome.auth_error is not None else summary["exit_code"]
     run.ledger.write(
@@ -145,6 +163,30 @@ def _finish(run: OpenRun, outcome: Outcome | None) -> int:
     return int(code)
 
 
+def _disk_stopped(
+    run_dir: Path,
+    error: DiskWriteError,
+    run: OpenRun | None,
+    summary: dict[str, Any] | None = None,
+) -> None:
+    """A full, read-only or failing disk: one line, no .part left, the summary if it fits."""
+    log.error(
+        "%s; stopped: nothing more is submitted; free some space and run again to resume",
+        error,
+    )
+    with contextlib.suppress(OSError):
+        clean_partials(run_dir / "images")
+    if run is None or not run.replay.records:
+        return
+    records = list(run.replay.records.values())
+    summary = summary or build_summary(run.name, records, run.replay)
+    summary.update(exit_code=EXIT_STOPPED, stopped=summary.get("stopped") or "disk")
+    try:
+        write_reports(run_dir, summary, records)
+    except DiskWriteError as exc:
+        log.error("summary.json not written: %s", exc)
+
+
 def main(args: argparse.Namespace) -> int:
     fields.set_max_prompt_chars(args.max_prompt_chars)
     options = RunOptions(
@@ -158,6 +200,7 @@ def main(args: argparse.Namespace) -> int:
         clock_skew_s=args.clock_skew,
         settle_s=args.settle,
         timeout_s=args.timeout,
+        give_up_after_s=parse_duration_s(args.give_up_after) or None,
         retry_failed=args.retry_failed,
         max_download_bytes=int(args.max_download_mb * 1024 * 1024),
     )

@@ -43,6 +43,7 @@ class RunOptions:
     max_submit_attempts: int = 8
     file_calls_per_min: float = 30.0  # the vendor's limit on the upload endpoints
     checkpoint_events: int = 50_000  # ledger events between two checkpoints
+    give_up_after_s: float | None = 900.0  # no successful API call for this long: stop, exit 4
 
     @property
     def workers(self) -> int:

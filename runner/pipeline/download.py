@@ -17,10 +17,10 @@ import anyio
 from anyio.abc import ObjectReceiveStream
 
 from runner.api import retry
-from runner.errors import DownloadError, TransientApiError
+from runner.errors import DiskWriteError, DownloadError, TransientApiError
 from runner.pipeline.context import RunContext
 from runner.records import ImageFile, TaskRecord, TaskState
-from runner.rundir.files import commit_file, image_kind, image_name, sha256_file
+from runner.rundir.files import PartFile, commit_file, image_kind, image_name, sha256_file, writing
 from runner.rundir.replay import settle_images
 
 log = logging.getLogger("runner.download")
@@ -112,7 +112,8 @@ async def fetch(ctx: RunContext, rec: TaskRecord, index: int, url: str) -> Image
         # not fetched; a re-query of the task may well give a proper URL
         raise DownloadError(url, "output URL is not http(s); not fetched", refreshable=True)
     cap = ctx.options.max_download_bytes
-    ctx.images_dir.mkdir(parents=True, exist_ok=True)
+    with writing(ctx.images_dir):
+        ctx.images_dir.mkdir(parents=True, exist_ok=True)
     temp = ctx.images_dir / f".{rec.key}.{index}.part"
     digest, size, head = hashlib.sha256(), 0, b""
     try:
@@ -122,7 +123,7 @@ async def fetch(ctx: RunContext, rec: TaskRecord, index: int, url: str) -> Image
             expected = response.content_length
             if expected is not None and expected > cap:
                 raise DownloadError(url, f"{expected:,} bytes is over the cap", refreshable=False)
-            with temp.open("wb") as fh:
+            with PartFile(temp) as fh:
                 async for chunk in response.content.iter_chunked(1 << 16):
                     size += len(chunk)
                     if size > cap:
@@ -133,6 +134,9 @@ async def fetch(ctx: RunContext, rec: TaskRecord, index: int, url: str) -> Image
                     fh.write(chunk)
             if expected is not None and size != expected:
                 raise DownloadError(url, f"body {size:,} of {expected:,} bytes", refreshable=True)
+    except DiskWriteError:
+        temp.unlink(missing_ok=True)  # a full disk: the run stops; leave no .part behind
+        raise
     except (aiohttp.ClientError, TimeoutError) as exc:
         temp.unlink(missing_ok=True)
         raise DownloadError(
@@ -146,7 +150,11 @@ async def fetch(ctx: RunContext, rec: TaskRecord, index: int, url: str) -> Image
         temp.unlink(missing_ok=True)
         raise DownloadError(url, "the body is not an image", refreshable=True)
     final = ctx.images_dir / image_name(rec.spec, index, kind)
-    await anyio.to_thread.run_sync(commit_file, temp, final)
+    try:
+        await anyio.to_thread.run_sync(commit_file, temp, final)
+    except DiskWriteError:
+        temp.unlink(missing_ok=True)
+        raise
     return ImageFile(str(Path("images") / final.name), digest.hexdigest(), size)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from runner.pipeline.context import RunContext
+from runner.pipeline.reconcile import StillInDoubt
 from runner.records import TaskState
 
 log = logging.getLogger("runner.run")
@@ -16,7 +17,10 @@ async def resume_in_doubt(ctx: RunContext) -> None:
     if not doubtful:
         return
     log.info("%d submit(s) were in doubt after an interruption; looking them up", len(doubtful))
-    found = await ctx.reconciler.resolve_batch(doubtful)
+    try:
+        found = await ctx.reconciler.resolve_batch(doubtful)
+    except StillInDoubt:
+        return  # the run is stopping: they stay in doubt for the next run
     for rec in doubtful:
         uid = found.get(rec.key)
         if uid:

@@ -5,8 +5,14 @@ the account's tasks with `create_time` and the full request (`photo_info`).
 A submit in doubt is matched against tasks created no earlier than its intent
 (less a clock-skew allowance) with an identical request, that no other task
 of ours owns. Two in-doubt tasks with identical requests never get the same
-unique_id: each match is taken out of the pool. No match means the request
-never created a task, so it may be sent again.
+unique_id: each match is taken out of the pool.
+
+"No match" is only believed after the request had every chance to arrive: a
+submit sent during an outage can sit in a gateway or a retransmission queue
+and reach the server seconds after the link is back. So a task not found is
+looked up at least twice, the last time a full settle window after the API
+started answering again (not after the send), before it may be sent again.
+If the run stops first, it stays in doubt for the next run to settle.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from typing import Any
 
 import anyio
 
+from runner.api import retry
 from runner.api.client import ApiClient
+from runner.errors import TransientApiError
 from runner.pipeline.gate import RequestGate
 from runner.records import Request, TaskRecord
 
@@ -92,6 +100,10 @@ async def scan(client: ApiClient, since_t: float, max_pages: int) -> list[dict[s
     return items
 
 
+class StillInDoubt(Exception):
+    """The run stopped before a lost submit could be settled; it stays in doubt."""
+
+
 class Reconciler:
     """Coalesces concurrent in-doubt submits into one scan."""
 
@@ -102,45 +114,87 @@ class Reconciler:
         taken: set[str],
         *,
         refs_of: Callable[[TaskRecord], list[str] | None] = lambda _: None,
+        others_taken: Callable[[], set[str]] = set,
+        stopping: anyio.Event | None = None,
         settle_s: float = 2.0,
         skew_s: float = 60.0,
         max_pages: int = 200,
     ):
         self.client, self.gate, self.taken, self.refs_of = client, gate, taken, refs_of
+        self.others_taken, self.stopping = others_taken, stopping or anyio.Event()
         self.settle_s, self.skew_s, self.max_pages = settle_s, skew_s, max_pages
         self._lock = anyio.Lock()
         self._pending: dict[str, TaskRecord] = {}
         self._results: dict[str, str | None] = {}
+        self._unsettled: set[str] = set()
 
     async def resolve(self, record: TaskRecord) -> str | None:
-        """The unique_id the record's lost submit created, or None if it created none."""
+        """The unique_id the record's lost submit created, or None if it created none.
+
+        Raises StillInDoubt when the run stops before that is known."""
         self._pending[record.key] = record
         async with self._lock:
-            if record.key in self._results:
-                return self._results.pop(record.key)
-            batch = list(self._pending.values())
-            self._pending.clear()
-            found = await self.resolve_batch(batch)
-            for rec in batch:
-                self._results[rec.key] = found.get(rec.key)
-            return self._results.pop(record.key)
+            if record.key not in self._results and record.key not in self._unsettled:
+                batch = list(self._pending.values())
+                self._pending.clear()
+                try:
+                    found = await self.resolve_batch(batch)
+                except BaseException:
+                    self._unsettled.update(rec.key for rec in batch)
+                    raise
+                for rec in batch:
+                    self._results[rec.key] = found.get(rec.key)
+        if record.key in self._unsettled:
+            self._unsettled.discard(record.key)
+            raise StillInDoubt(record.key)
+        return self._results.pop(record.key)
 
     async def resolve_batch(self, records: list[TaskRecord]) -> dict[str, str]:
         """key -> unique_id for those of `records` whose task exists on the server."""
         if not records:
             return {}
-        newest = max(rec.intent_at or 0.0 for rec in records)
-        delay = newest + self.settle_s - time.time()
-        if delay > 0:
-            await anyio.sleep(delay)  # let a slow server finish creating the task
+        health = self.client.health
+        clock = health.clock
+        newest_wall = max(rec.intent_at or 0.0 for rec in records)
+        newest = clock() - max(0.0, time.time() - newest_wall)  # on the monotonic clock
         oldest = min(rec.intent_at or 0.0 for rec in records)
         fingerprints = {rec.spec.request.fingerprint() for rec in records}
-        async with self.gate.reconciling(fingerprints):
-            items = await scan(self.client, oldest - self.skew_s, self.max_pages)
-            pending = [
-                (r.key, r.intent_at or 0.0, r.spec.request, self.refs_of(r)) for r in records
-            ]
-            found = assign(pending, items, self.taken, self.skew_s)
-            self.taken.update(found.values())
-        log.info("in-doubt: %d looked up, %d found on the server", len(records), len(found))
+        found: dict[str, str] = {}
+        pending = list(records)
+        lookups = failures = 0
+        while True:
+            started = clock()
+            try:
+                async with self.gate.reconciling(fingerprints):
+                    items = await scan(self.client, oldest - self.skew_s, self.max_pages)
+                    wanted = [
+                        (r.key, r.intent_at or 0.0, r.spec.request, self.refs_of(r))
+                        for r in pending
+                    ]
+                    new = assign(wanted, items, self.taken | self.others_taken(), self.skew_s)
+                    self.taken.update(new.values())
+            except TransientApiError as exc:
+                failures += 1
+                log.info("in-doubt lookup failed (%s); trying again", exc)
+                await self._pause(max(0.05, retry.backoff_s(failures)))
+                continue
+            lookups += 1
+            found.update(new)
+            pending = [r for r in pending if r.key not in found]
+            settled_at = max(newest, health.recovered_at or started) + self.settle_s
+            if not pending or (lookups >= 2 and started >= settled_at):
+                break
+            await self._pause(max(0.0, settled_at - clock()))
+        log.info(
+            "in-doubt: %d looked up (%d lookups), %d found on the server",
+            len(records),
+            lookups,
+            len(found),
+        )
         return found
+
+    async def _pause(self, seconds: float) -> None:
+        with anyio.move_on_after(seconds):
+            await self.stopping.wait()
+        if self.stopping.is_set():
+            raise StillInDoubt("the run is stopping")

@@ -18,6 +18,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from runner.api import retry
 from runner.errors import AuthError, PermanentApiError, RateLimited, TransientApiError
 from runner.pipeline.context import RunContext
+from runner.pipeline.reconcile import StillInDoubt
 from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.submit")
@@ -75,7 +76,7 @@ def _event(
 
 async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
     """True when the server owns a task for `rec` (submitted or adopted)."""
-    attempt = 0
+    attempt = unreached = 0
     body = rec.spec.request.body(rec.ref_urls)
     fingerprint = rec.spec.request.fingerprint()
     while True:
@@ -126,10 +127,18 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
             ctx.stats.counts["transient"] += 1
             if sent and exc.maybe_sent:
                 log.info("task %s: submit answer lost (%s); looking it up", rec.key, exc)
-                if await _settle_in_doubt(ctx, rec):
-                    return True
-            elif sent:
-                _not_sent(ctx, rec, str(exc))
+                settled = await _settle_in_doubt(ctx, rec)
+                if settled is not False:
+                    return bool(settled)  # adopted, or still in doubt as the run stops
+            else:
+                if sent:
+                    _not_sent(ctx, rec, str(exc))
+                # Nothing reached the API (no connection, no token): not this task's
+                # fault, so not an attempt; a dead API ends in --give-up-after.
+                unreached += 1
+                attempt -= 1
+                await anyio.sleep(retry.backoff_s(min(unreached, 8)))
+                continue
             if attempt >= ctx.options.max_submit_attempts:
                 rec.state, rec.error = TaskState.FAILED, f"gave up after {attempt} attempts: {exc}"
                 _event(ctx, "failed", rec, durable=True, error=rec.error)
@@ -150,8 +159,12 @@ def _not_sent(ctx: RunContext, rec: TaskRecord, why: str) -> None:
     _event(ctx, "not_sent", rec, why=why)
 
 
-async def _settle_in_doubt(ctx: RunContext, rec: TaskRecord) -> bool:
-    uid = await ctx.reconciler.resolve(rec)
+async def _settle_in_doubt(ctx: RunContext, rec: TaskRecord) -> bool | None:
+    """True: adopted; False: not created, send it again; None: the run stopped first."""
+    try:
+        uid = await ctx.reconciler.resolve(rec)
+    except StillInDoubt:
+        return None
     if uid is None:
         rec.state, rec.intent_at = TaskState.PLANNED, None
         _event(ctx, "not_created", rec, durable=True)

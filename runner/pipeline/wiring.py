@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import anyio
@@ -17,9 +17,9 @@ import anyio
 from runner.api.client import ApiClient
 from runner.api.credentials import Credentials
 from runner.api.limiter import AccountLimiter
-from runner.errors import AuthError
+from runner.errors import AuthError, DiskWriteError
 from runner.manifest.localrefs import LocalFile, is_placeholder
-from runner.pipeline import scheduler
+from runner.pipeline import apiwatch, scheduler
 from runner.pipeline.context import RunContext, RunOptions
 from runner.pipeline.gate import RequestGate
 from runner.pipeline.indoubt import resume_in_doubt
@@ -33,6 +33,7 @@ from runner.rundir.replay import Replay
 
 log = logging.getLogger("runner.run")
 
+E = TypeVar("E", bound=BaseException)
 Reporter = Callable[[RunContext], Coroutine[Any, Any, None]]
 
 
@@ -56,6 +57,7 @@ class Outcome:
     resubmitted: int  # and those found never created
     api: dict[str, Any]
     auth_error: AuthError | None
+    disk_error: DiskWriteError | None = None
 
 
 async def run_pipeline(
@@ -70,7 +72,7 @@ async def run_pipeline(
         run.ledger.write(
             {"e": "run", "what": "start", "pid": os.getpid(), "name": run.name}, durable=True
         )
-        auth_error = await _drive(ctx, report)
+        auth_error, disk_error = await _drive(ctx, report)
         api = {
             "calls": limiter.calls,
             "throttled_40001": limiter.throttles,
@@ -84,6 +86,7 @@ async def run_pipeline(
         counts["resubmitted"],
         api,
         auth_error,
+        disk_error,
     )
 
 
@@ -91,13 +94,14 @@ def _context(
     run: OpenRun, client: ApiClient, limiter: AccountLimiter, session: aiohttp.ClientSession
 ) -> RunContext:
     opts = run.options
-    gate, taken = RequestGate(), run.replay.known_uids()
+    gate, taken, stopping = RequestGate(), run.replay.known_uids(), anyio.Event()
     uploads = dict(run.replay.uploads)
     reconciler = Reconciler(
         client,
         gate,
         taken,
         refs_of=lambda rec: sent_refs(rec, uploads),
+        stopping=stopping,
         settle_s=opts.settle_s,
         skew_s=opts.clock_skew_s,
         max_pages=opts.max_scan_pages,
@@ -113,28 +117,45 @@ def _context(
         reconciler,
         gate,
         taken,
+        stopping=stopping,
     )
     if run.files:
         ctx.uploader = Uploader(ctx, run.files, uploads)
     return ctx
 
 
-async def _drive(ctx: RunContext, report: Reporter) -> AuthError | None:
-    """The pipeline, the signal handler and the reporter in one task group; an
-    authentication failure stops the run (nothing is lost) and is returned."""
+async def _drive(
+    ctx: RunContext, report: Reporter
+) -> tuple[AuthError | None, DiskWriteError | None]:
+    """The pipeline, the signal handler, the dead-API watch and the reporter in
+    one task group. An authentication failure or a run directory that cannot be
+    written stops the run (nothing is lost) and is returned."""
     auth_error: AuthError | None = None
+    disk_error: DiskWriteError | None = None
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(on_signals, ctx)
+            tg.start_soon(apiwatch.watch, ctx)
             tg.start_soon(report, ctx)
             tg.start_soon(checkpoint.keep, ctx.ledger, ctx.options.checkpoint_events)
             await resume_in_doubt(ctx)
             await scheduler.execute(ctx)
             tg.cancel_scope.cancel()
     except* AuthError as group:
-        auth_error = group.exceptions[0]  # type: ignore[assignment]
+        auth_error = _leaf(group, AuthError)
         log.error("authentication failed: %s; stopping, nothing is lost", auth_error)
-    return auth_error
+    except* DiskWriteError as group:
+        disk_error = _leaf(group, DiskWriteError)
+    return auth_error, disk_error
+
+
+def _leaf(group: BaseExceptionGroup[Any], kind: type[E]) -> E:
+    """The first `kind` in a (nested) exception group."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    assert isinstance(exc, kind)
+    return exc
 
 
 def sent_refs(rec: TaskRecord, uploads: dict[str, tuple[str, float]]) -> list[str] | None:

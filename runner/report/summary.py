@@ -13,7 +13,7 @@ import orjson
 from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from runner.records import TaskRecord, TaskState
 from runner.report.gallery import gallery_parts
-from runner.rundir.files import commit_file
+from runner.rundir.files import commit_file, writing
 from runner.rundir.replay import Replay
 
 
@@ -87,7 +87,7 @@ def build_summary(
 def write_reports(run_dir: Path, head: dict[str, Any], records: list[TaskRecord]) -> None:
     """summary.json and index.html, written item by item and renamed into place."""
     summary_tmp = run_dir / ".summary.json.tmp"
-    with summary_tmp.open("wb") as fh:
+    with writing(run_dir / "summary.json"), summary_tmp.open("wb") as fh:
         top = orjson.dumps(head, option=orjson.OPT_INDENT_2)
         fh.write(top[:-2] + b',\n  "items": [')  # reopen the object to append the items
         for i, rec in enumerate(records):
@@ -96,7 +96,7 @@ def write_reports(run_dir: Path, head: dict[str, Any], records: list[TaskRecord]
         fh.write(b"\n  ]\n}\n")
     commit_file(summary_tmp, run_dir / "summary.json")
     gallery_tmp = run_dir / ".index.html.tmp"
-    with gallery_tmp.open("w", encoding="utf-8") as out:
+    with writing(run_dir / "index.html"), gallery_tmp.open("w", encoding="utf-8") as out:
         for part in gallery_parts(head, (item_of(rec) for rec in records)):
             out.write(part)
     commit_file(gallery_tmp, run_dir / "index.html")

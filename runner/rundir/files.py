@@ -11,8 +11,11 @@ import hashlib
 import os
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from runner.errors import DISK_ERRNOS, DiskWriteError
 from runner.records import TaskSpec
 from runner.rundir.ledger import fsync_dir
 
@@ -61,15 +64,53 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a full, read-only or failing disk under `path` into DiskWriteError."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in DISK_ERRNOS:
+            raise DiskWriteError(str(path), exc) from exc
+        raise
+
+
+class PartFile:
+    """A temporary file written with os.write, so every byte goes through one call."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with writing(path):
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        with writing(self.path):
+            while view:
+                view = view[os.write(self._fd, view) :]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> PartFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def commit_file(temp: Path, final: Path) -> None:
     """fsync the data, rename into place, fsync the directory: on disk for good."""
-    fd = os.open(temp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, final)
-    fsync_dir(final.parent)
+    with writing(final):
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, final)
+        fsync_dir(final.parent)
 
 
 def clean_partials(images_dir: Path) -> int:

@@ -5,10 +5,16 @@ a crash must not lose (a submit intent, its answer, a finished download) are
 fsynced before the code that depends on them goes on. A crash mid-write can
 leave a torn last line; opening the ledger cuts it off (it was never
 acknowledged, so nothing depended on it) and replay skips other garbage.
+
+A write that fails because the disk is full, read-only or failing raises
+DiskWriteError; what it wrote of its line is cut off again, and the ledger
+refuses every later write (nothing may be glued to a torn line, and nothing
+may be sent whose intent is not on disk).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -18,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from runner.errors import DISK_ERRNOS, DiskWriteError
 from runner.rundir import checkpoint
 from runner.rundir.replay import FORMAT_VERSION, Replay, apply, note, replay_lines
 
@@ -87,6 +94,8 @@ class Ledger:
         self._fd = -1
         self.state = Replay()
         self.checkpointed_events = 0  # state.events at the last checkpoint
+        self._size = 0  # bytes in the file: nobody else appends while we hold the lock
+        self.broken: DiskWriteError | None = None
 
     def open(self) -> Replay:
         """Replay what is there, then get ready to append."""
@@ -95,6 +104,7 @@ class Ledger:
             _cut_torn_tail(self.path)
         self.state = replay = read(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._size = os.fstat(self._fd).st_size
         if new:
             self.write({"e": "header", "v": FORMAT_VERSION}, durable=True)
             fsync_dir(self.path.parent)
@@ -104,13 +114,33 @@ class Ledger:
     def checkpoint(self) -> None:
         """Snapshot the state at the ledger's current end (whole lines only)."""
         offset = os.fstat(self._fd).st_size
-        checkpoint.write(self.path.parent, self.state, offset)
+        try:
+            checkpoint.write(self.path.parent, self.state, offset)
+        except OSError as exc:
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            raise DiskWriteError(str(self.path.parent / checkpoint.CHECKPOINT_NAME), exc) from exc
         self.checkpointed_events = self.state.events
 
     def write(self, event: Event, *, durable: bool = False) -> None:
         self.write_many((event,), durable=durable)
 
     def write_many(self, events: Iterable[Event], *, durable: bool = False) -> None:
+        if self.broken is not None:
+            raise self.broken
+        try:
+            self._write_events(events, durable)
+        except OSError as exc:
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            self.broken = DiskWriteError(str(self.path), exc)
+            # Drop what was written of the torn line (truncating frees space);
+            # if even that fails, the next open cuts the torn tail instead.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise self.broken from exc
+
+    def _write_events(self, events: Iterable[Event], durable: bool) -> None:
         now = round(time.time(), 3)
         chunk = bytearray()
         for event in events:
@@ -139,9 +169,15 @@ class Ledger:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
+        self._size += len(chunk)
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+            try:
+                if self.broken is None:
+                    os.fsync(self._fd)
+            except OSError:
+                pass  # a failing disk: what was acknowledged was fsynced already
+            finally:
+                os.close(self._fd)
+                self._fd = -1

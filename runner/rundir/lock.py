@@ -24,8 +24,12 @@ class RunLock:
             raise LockedError(
                 str(self.path.parent), int(holder) if holder.isdigit() else None
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            os.close(fd)  # a full or read-only disk: do not keep the lock
+            raise
         self._fd = fd
 
     def held(self) -> bool:
