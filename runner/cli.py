@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from runner import logsetup
 from runner.cli_args import build_parser
-from runner.commands import plan, report, run, simulate, status, validate
+from runner.commands import models, plan, report, run, simulate, status, validate
 from runner.errors import (
     EXIT_LOCKED,
     EXIT_STOPPED,
@@ -31,6 +31,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": status.main,
     "report": report.main,
     "simulate": simulate.main,
+    "models": models.main,
 }
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 

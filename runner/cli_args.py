@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     rep = sub.add_parser("report", help="(re)write summary.json and index.html of a run")
     rep.add_argument("run_dir", type=Path)
+    mod = sub.add_parser("models", help="the model table: each model and what it takes")
+    mod.add_argument("--json", action="store_true")
 
     _simulate_flags(
         sub.add_parser("simulate", help="serve the bundled API simulator until stopped")

@@ -10,10 +10,13 @@ from typing import Any
 
 import orjson
 
-MODEL_CODES = ("doubao-seedream-4.0", "doubao-seedream-4.5")
-ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
-CLARITIES = (1024, 2048, 4096)
+from runner import modeltable
+
 DEFAULT_MODEL = "doubao-seedream-4.0"
+# Kept for old imports: the union over the model table.
+MODEL_CODES = modeltable.codes()
+ASPECT_RATIOS = modeltable.all_values("aspect_ratios")
+CLARITIES = modeltable.all_values("clarities")
 
 
 class TaskState(enum.StrEnum):
@@ -31,7 +34,11 @@ class TaskState(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """Exactly what goes into the submit body (besides creation_type)."""
+    """Exactly what goes into the submit body; the model table says how.
+
+    The video fields and `extra` are left out of `to_json` while unset, so an
+    image request made before they existed keeps its fingerprint (and task key).
+    """
 
     prompt: str
     ref_images: tuple[str, ...] = ()
@@ -39,24 +46,57 @@ class Request:
     clarity: int = 2048
     number_of_images: int = 1
     model_code: str = DEFAULT_MODEL
+    video_duration: int | None = None
+    quality_mode: str | None = None
+    extra: str = ""  # model-private body fields: canonical JSON of a mapping, or ""
+
+    @property
+    def kind(self) -> str:
+        """image or video: from the table; for a model it does not know, from the fields."""
+        spec = modeltable.find(self.model_code)
+        if spec is not None:
+            return spec.kind
+        return "video" if self.video_duration is not None or self.quality_mode else "image"
+
+    @property
+    def outputs(self) -> int:
+        """Files the task makes: its images, or one video."""
+        return 1 if self.kind == "video" else self.number_of_images
+
+    def extra_fields(self) -> dict[str, Any]:
+        return dict(orjson.loads(self.extra)) if self.extra else {}
 
     def body(self, ref_urls: dict[str, str] | None = None) -> dict[str, Any]:
         """The submit body; local references are replaced by their uploaded URLs."""
+        spec = modeltable.find(self.model_code)
+        video = self.kind == "video"
         body: dict[str, Any] = {
             "ref_prompt": self.prompt,
-            "creation_type": 3,
+            "creation_type": spec.creation_type if spec else (4 if video else 3),
             "model_code": self.model_code,
             "aspect_ratio": self.aspect_ratio,
             "clarity": self.clarity,
-            "number_of_images": self.number_of_images,
         }
+        if video:
+            if self.video_duration is not None:
+                body["video_duration"] = self.video_duration
+            if self.quality_mode:
+                body["quality_mode"] = self.quality_mode
+        else:
+            body["number_of_images"] = self.number_of_images
         if self.ref_images:  # optional in the API; an empty list is not sent
             urls = ref_urls or {}
-            body["ref_img_url"] = [urls.get(ref, ref) for ref in self.ref_images]
+            sent = [urls.get(ref, ref) for ref in self.ref_images]
+            fields = spec.references.fields if spec else ()
+            if fields:  # e.g. start_frame / end_frame: one URL string each
+                body.update(zip(fields, sent, strict=False))
+            else:
+                body["ref_img_url"] = sent
+        body.update(self.extra_fields())
         return body
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "prompt": self.prompt,
             "ref_images": list(self.ref_images),
             "aspect_ratio": self.aspect_ratio,
@@ -64,9 +104,17 @@ class Request:
             "number_of_images": self.number_of_images,
             "model_code": self.model_code,
         }
+        if self.video_duration is not None:
+            out["video_duration"] = self.video_duration
+        if self.quality_mode:
+            out["quality_mode"] = self.quality_mode
+        if self.extra:
+            out["extra"] = self.extra
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
+        duration = data.get("video_duration")
         return cls(
             prompt=data["prompt"],
             ref_images=tuple(data.get("ref_images", ())),
@@ -75,6 +123,9 @@ class Request:
             clarity=int(data.get("clarity", 2048)),
             number_of_images=int(data.get("number_of_images", 1)),
             model_code=sys.intern(data.get("model_code", DEFAULT_MODEL)),
+            video_duration=int(duration) if duration is not None else None,
+            quality_mode=data.get("quality_mode") or None,
+            extra=data.get("extra", ""),
         )
 
     def fingerprint(self) -> bytes:
@@ -131,4 +182,5 @@ class TaskRecord:
 
     @property
     def images_expected(self) -> int:
-        return self.spec.request.number_of_images
+        """Files expected on disk: images, or one video."""
+        return self.spec.request.outputs

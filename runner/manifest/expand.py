@@ -14,26 +14,30 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from runner import modeltable
 from runner.errors import LocalRefProblem, ManifestError, ManifestIssue, MissingVar
 from runner.manifest.entries import Entry, Issues
 from runner.manifest.fields import REQUEST_FIELDS
 from runner.manifest.load import Manifest, read_manifest
 from runner.manifest.localrefs import LocalFiles, is_local
+from runner.manifest.modelcheck import check as check_model
+from runner.manifest.modelcheck import with_model_defaults
 from runner.manifest.templates import fill, placeholders
 from runner.records import DEFAULT_MODEL, Request, TaskSpec, task_key
 
+# aspect_ratio, clarity and the video fields default per model (runner/models.json).
 BUILTIN_DEFAULTS: dict[str, Any] = {
     "ref_images": (),
-    "aspect_ratio": "1:1",
-    "clarity": 2048,
     "number_of_images": 1,
     "model_code": DEFAULT_MODEL,
 }
 MAX_TASKS = 200_000
+log = logging.getLogger("runner.manifest")
 
 
 class Expanded(NamedTuple):
@@ -110,6 +114,59 @@ class _RefResolver:
         return result
 
 
+class _ModelChecks:
+    """Checks each resolved task against its model; reports each problem once, at
+    the file, line and field its value came from (defaults, a matrix, the task)."""
+
+    def __init__(self, manifest: Manifest, issues: Issues):
+        self.manifest, self.issues = manifest, issues
+        self._seen: set[tuple[object, ...]] = set()
+        self._warned: set[str] = set()
+
+    def origin(self, entry: Entry, key: str) -> tuple[str, tuple[int, int], str, bool]:
+        """file, position, field path of where `key`'s value was set; and whether
+        that place is the task itself."""
+        m, own = self.manifest, entry.fields.get("matrix")
+        if isinstance(own, dict) and key in own:
+            return (
+                entry.file,
+                entry.pos.get("matrix", (entry.line, 1)),
+                f"{entry.label}.matrix.{key}",
+                True,
+            )
+        if key in entry.fields:
+            return entry.file, entry.pos.get(key, (entry.line, 1)), f"{entry.label}.{key}", True
+        if own is not False and key in m.matrix:
+            return str(m.path), m.matrix_pos.get(key, (1, 1)), f"matrix.{key}", False
+        if key in m.defaults:
+            return str(m.path), m.defaults_pos.get(key, (1, 1)), f"defaults.{key}", False
+        return entry.file, (entry.line, 1), f"{entry.label}.{key}", True
+
+    def __call__(self, entry: Entry, fields: dict[str, Any]) -> bool:
+        """True when the task is fine for its model."""
+        problems = check_model(fields, self.manifest.allow_unknown_models)
+        code = fields["model_code"]
+        if not problems and code not in self._warned and modeltable.find(code) is None:
+            self._warned.add(code)
+            log.warning(
+                "%s: model_code %r is not in the model table; its tasks are sent as "
+                "written (allow_unknown_models)",
+                self.manifest.path,
+                code,
+            )
+        for problem in problems:
+            file, at, path, own = self.origin(entry, problem.field)
+            message = problem.message
+            if not own:
+                message += f" (for {entry.label}, line {entry.line})"
+            key = (file, at, path, problem.message)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            self.issues.add(at, path, message, problem.hint, file=file)
+        return not problems
+
+
 def count_tasks(manifest: Manifest) -> int:
     total = 0
     for entry in manifest.entries:
@@ -144,6 +201,7 @@ def expand_with_files(
     _check_unused_matrix_vars(manifest, issues)
     files = LocalFiles(manifest.path.parent)
     resolve = _RefResolver(files, issues)
+    model_ok = _ModelChecks(manifest, issues)
     total = count_tasks(manifest)
     if total > max_tasks:
         issues.add(
@@ -164,6 +222,7 @@ def expand_with_files(
         entry_vars = {**manifest.vars, **entry.fields.get("vars", {})}
         for combo in _combos(_matrix_for(manifest, entry)):
             fields = {**base, **{k: v for k, v in combo.items() if k in REQUEST_FIELDS}}
+            fields = with_model_defaults(fields)
             values = {**entry_vars, **{k: str(v) for k, v in combo.items() if k not in fields}}
             name_template = combo.get("name", entry.fields.get("name"))
             filling, known = "prompt", {}
@@ -173,6 +232,7 @@ def expand_with_files(
                 if name_template:
                     filling = "name"
                     known = {k: str(v) for k, v in fields.items() if k != "ref_images"}
+                    known["model"] = known["model_code"]
                     name = fill(name_template, {**known, **values})
             except MissingVar as exc:
                 at = entry.pos.get(filling, (entry.line, 1))
@@ -185,6 +245,8 @@ def expand_with_files(
                     file=entry.file,
                 )
                 break
+            if not model_ok(entry, fields):
+                continue
             refs = resolve(tuple(fields["ref_images"]), entry.label, ref_at, entry.file)
             if refs is None:
                 break
@@ -195,6 +257,9 @@ def expand_with_files(
                 clarity=fields["clarity"],
                 number_of_images=fields["number_of_images"],
                 model_code=fields["model_code"],
+                video_duration=fields.get("video_duration"),
+                quality_mode=fields.get("quality_mode"),
+                extra=fields.get("extra", ""),
             )
             fingerprint = request.fingerprint()
             source = f"{entry.file}:{entry.line}"

@@ -3,14 +3,33 @@ tasks, matrix values and prompt-file columns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
+import orjson
+
+from runner import modeltable
 from runner.errors import FieldProblem
-from runner.records import ASPECT_RATIOS, CLARITIES, MODEL_CODES
+from runner.records import ASPECT_RATIOS, CLARITIES
 
 MAX_PROMPT_CHARS = 4000  # the API's own limit is unpublished; override with --max-prompt-chars
 _limits = {"prompt_chars": MAX_PROMPT_CHARS}
+
+
+# allow_unknown_models: true lets aspect_ratio and clarity take values no known model
+# takes (a model the table does not know may take them); set while a manifest is read.
+_open_values: ContextVar[bool] = ContextVar("open_values", default=False)
+
+
+@contextmanager
+def open_values(on: bool) -> Iterator[None]:
+    token = _open_values.set(on)
+    try:
+        yield
+    finally:
+        _open_values.reset(token)
 
 
 def set_max_prompt_chars(limit: int) -> None:
@@ -19,6 +38,8 @@ def set_max_prompt_chars(limit: int) -> None:
 
 
 ALIASES = {"ref_prompt": "prompt", "ref_img_url": "ref_images"}
+# In a manifest `model` is `model_code` too (a prompt file's `model` column stays a variable).
+MANIFEST_ALIASES = {**ALIASES, "model": "model_code"}
 REQUEST_FIELDS = (
     "prompt",
     "ref_images",
@@ -26,8 +47,26 @@ REQUEST_FIELDS = (
     "clarity",
     "number_of_images",
     "model_code",
+    "video_duration",
+    "quality_mode",
+    "extra",
 )
-DEFAULT_FIELDS = ("ref_images", "aspect_ratio", "clarity", "number_of_images", "model_code")
+DEFAULT_FIELDS = tuple(f for f in REQUEST_FIELDS if f != "prompt")
+# Body fields the runner itself writes: `extra:` may not set them.
+BODY_FIELDS = frozenset(
+    {
+        "ref_prompt",
+        "creation_type",
+        "model_code",
+        "ref_img_url",
+        "aspect_ratio",
+        "clarity",
+        "number_of_images",
+        "video_duration",
+        "quality_mode",
+        *(f for spec in modeltable.models() for f in spec.references.fields),
+    }
+)
 ROW_FIELDS = (*REQUEST_FIELDS, "name", "repeat")  # what a prompt-file column may set
 TASK_FIELDS = (*REQUEST_FIELDS, "name", "repeat", "vars", "matrix")
 MATRIX_FIELDS = (*REQUEST_FIELDS, "name")
@@ -66,27 +105,63 @@ def check_ref_images(value: Any) -> tuple[str, ...]:
 
 
 def check_aspect_ratio(value: Any) -> str:
+    if _open_values.get() and isinstance(value, str) and value.count(":") == 1:
+        return value
     if value not in ASPECT_RATIOS:
         raise FieldProblem(f"{value!r} is not one of {', '.join(ASPECT_RATIOS)}")
     return str(value)
 
 
 def check_clarity(value: Any) -> int:
+    if _open_values.get() and _is_int(value) and value > 0:
+        return int(value)
     if not _is_int(value) or value not in CLARITIES:
         raise FieldProblem(f"{value!r} is not one of {', '.join(map(str, CLARITIES))}")
     return int(value)
 
 
 def check_number_of_images(value: Any) -> int:
-    if not _is_int(value) or not 1 <= value <= 4:
-        raise FieldProblem(f"{value!r} is not a whole number from 1 to 4")
+    top = modeltable.max_images()
+    if not _is_int(value) or not 1 <= value <= top:
+        raise FieldProblem(f"{value!r} is not a whole number from 1 to {top}")
     return int(value)
 
 
 def check_model_code(value: Any) -> str:
-    if value not in MODEL_CODES:
-        raise FieldProblem(f"{value!r} is not a known model", f"use {MODEL_CODES[0]}")
-    return str(value)
+    """A model code or one of its aliases (made the code); whether the model is
+    known, and what it takes, is checked per task against the model table."""
+    if not isinstance(value, str) or not value.strip():
+        raise FieldProblem("must be a model code", modeltable.suggest(""))
+    spec = modeltable.find(value.strip())
+    return spec.code if spec else value.strip()
+
+
+def check_video_duration(value: Any) -> int:
+    if not _is_int(value) or not 1 <= value <= 3600:
+        raise FieldProblem(f"{value!r} is not a whole number of seconds")
+    return int(value)
+
+
+def check_quality_mode(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise FieldProblem("must be text, such as std or pro")
+    return value.strip()
+
+
+def check_extra(value: Any) -> str:
+    """Model-private body fields, sent verbatim; kept as canonical JSON."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise FieldProblem("must be a mapping of body field: value")
+    clash = sorted(BODY_FIELDS & set(value))
+    if clash:
+        raise FieldProblem(
+            f"may not set {', '.join(clash)}",
+            "extra: is for model-private fields; set known fields as task fields",
+        )
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if value else ""
+    except TypeError as exc:
+        raise FieldProblem(f"cannot be sent as JSON: {exc}") from None
 
 
 def check_name(value: Any) -> str:
@@ -116,6 +191,9 @@ CHECKERS: dict[str, Callable[[Any], Any]] = {
     "clarity": check_clarity,
     "number_of_images": check_number_of_images,
     "model_code": check_model_code,
+    "video_duration": check_video_duration,
+    "quality_mode": check_quality_mode,
+    "extra": check_extra,
     "name": check_name,
     "repeat": check_repeat,
 }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +15,26 @@ from runner.errors import FieldProblem, ManifestError, ManifestIssue, YamlProble
 from runner.manifest import yamlpos
 from runner.manifest.entries import Entry, Issues
 from runner.manifest.fields import (
-    ALIASES,
     CHECKERS,
     DEFAULT_FIELDS,
+    MANIFEST_ALIASES,
     MATRIX_FIELDS,
     TASK_FIELDS,
     check_var_value,
+    open_values,
 )
 from runner.manifest.prompts_file import read_prompts_file
 
-TOP_KEYS = ("name", "defaults", "vars", "matrix", "tasks", "prompts_file", "max_images")
+TOP_KEYS = (
+    "name",
+    "defaults",
+    "vars",
+    "matrix",
+    "tasks",
+    "prompts_file",
+    "max_images",
+    "allow_unknown_models",
+)
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 MINIMAL_HINT = 'the smallest manifest is one line: tasks: ["a red kite over the sea"]'
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -40,6 +50,8 @@ class Manifest:
     matrix_pos: dict[str, tuple[int, int]]
     entries: list[Entry]
     max_images: int | None = None
+    defaults_pos: dict[str, tuple[int, int]] = field(default_factory=dict)
+    allow_unknown_models: bool = False  # a model_code not in the table is sent as written
 
 
 def _at(node: yamlpos.YNode) -> tuple[int, int]:
@@ -57,7 +69,7 @@ def check_fields(
     values: dict[str, Any] = {}
     pos: dict[str, tuple[int, int]] = {}
     for raw_key, child in node.value.items():
-        key: str = ALIASES.get(raw_key) or raw_key
+        key: str = MANIFEST_ALIASES.get(raw_key) or raw_key
         kpos = node.key_pos[raw_key]
         if key not in allowed:
             issues.unknown_key(kpos, path, raw_key, allowed)
@@ -114,7 +126,7 @@ def check_matrix(
     out: dict[str, list[Any]] = {}
     pos: dict[str, tuple[int, int]] = {}
     for raw_key, child in node.value.items():
-        key: str = ALIASES.get(raw_key) or raw_key
+        key: str = MANIFEST_ALIASES.get(raw_key) or raw_key
         where = f"{path}.{raw_key}"
         pos[key] = node.key_pos[raw_key]
         if key not in MATRIX_FIELDS and not _IDENT.match(key):
@@ -192,6 +204,25 @@ def read_manifest(path: Path) -> tuple[Manifest, list[ManifestIssue]]:
         issues.add(at, "", f"{what}: a manifest is a mapping with `tasks:`", MINIMAL_HINT)
         raise ManifestError(issues.items)
     top = root.value
+    allow_unknown = _allow_unknown_models(top, issues)
+    with open_values(allow_unknown):
+        return _check_top(path, root, issues, allow_unknown)
+
+
+def _allow_unknown_models(top: dict[str, yamlpos.YNode], issues: Issues) -> bool:
+    node = top.get("allow_unknown_models")
+    if node is None:
+        return False
+    if not isinstance(node.value, bool):
+        issues.add(_at(node), "allow_unknown_models", "must be true or false")
+        return False
+    return node.value
+
+
+def _check_top(
+    path: Path, root: yamlpos.YNode, issues: Issues, allow_unknown: bool
+) -> tuple[Manifest, list[ManifestIssue]]:
+    top = root.value
     for key in top:
         if key not in TOP_KEYS:
             issues.unknown_key(root.key_pos[key], "", key, TOP_KEYS)
@@ -202,9 +233,12 @@ def read_manifest(path: Path) -> tuple[Manifest, list[ManifestIssue]]:
         except FieldProblem as exc:
             issues.add(_at(top["name"]), "name", exc.message)
     defaults: dict[str, Any] = {}
+    defaults_pos: dict[str, tuple[int, int]] = {}
     if "defaults" in top:
         if isinstance(top["defaults"].value, dict):
-            defaults, _ = check_fields(top["defaults"], DEFAULT_FIELDS, "defaults", issues)
+            defaults, defaults_pos = check_fields(
+                top["defaults"], DEFAULT_FIELDS, "defaults", issues
+            )
         else:
             issues.add(_at(top["defaults"]), "defaults", "must be a mapping of field: value")
     variables = check_vars(top["vars"], "vars", issues) if "vars" in top else {}
@@ -234,5 +268,16 @@ def read_manifest(path: Path) -> tuple[Manifest, list[ManifestIssue]]:
         entries.extend(read_prompts_file(path.parent, top["prompts_file"], issues))
     if "tasks" not in top and "prompts_file" not in top:
         issues.add((1, 1), "", "no tasks: add `tasks:` or `prompts_file:`")
-    manifest = Manifest(path, name, defaults, variables, matrix, matrix_pos, entries, max_images)
+    manifest = Manifest(
+        path,
+        name,
+        defaults,
+        variables,
+        matrix,
+        matrix_pos,
+        entries,
+        max_images,
+        defaults_pos,
+        allow_unknown,
+    )
     return manifest, issues.items
