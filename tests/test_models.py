@@ -11,12 +11,13 @@ import orjson
 import pytest
 
 from runner import modeltable
-from runner.cli import main
 from runner.errors import ManifestError
 from runner.manifest.expand import expand
 from runner.manifest.load import load_manifest
 from runner.records import Request, TaskSpec, task_key
 from runner.simulator.validate import check_submit
+
+from .conftest import cli
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -260,13 +261,13 @@ def test_image_task_keys_are_what_they_were_before_the_table() -> None:
     assert task_key(Request("a").fingerprint(), 1) == "5e4a33a0c3563c2a"
 
 
-def test_models_command_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["models"]) == 0
-    text = capsys.readouterr().out
-    assert all(code in text for code in modeltable.codes())
+async def test_models_command_text_and_json() -> None:
+    r = await cli("models")
+    text = r.stdout.decode()
+    assert r.returncode == 0 and all(code in text for code in modeltable.codes())
     assert "video_duration:   [5] 10" in text
-    assert main(["models", "--json"]) == 0
-    data = orjson.loads(capsys.readouterr().out)
+    r = await cli("models", "--json")
+    data = orjson.loads(r.stdout)
     by_code = {m["code"]: m for m in data["models"]}
     assert set(by_code) == set(modeltable.codes())
     assert by_code["Doubao-Seedance-1.0-pro"]["durations"] == [5, 10]
