@@ -12,8 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner import __version__
-from runner.manifest.expand import MAX_TASKS
-from runner.manifest.fields import MAX_PROMPT_CHARS
+from runner.manifest.limits import MAX_PROMPT_CHARS, MAX_TASKS
 
 DESCRIPTION = "Command line: parse, set up logging, call one function, return an exit code."
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from runner.api import retry
 from runner.api.credentials import Credentials
-from runner.commands.run import RunRequest, run
-from runner.pipeline.context import RunOptions
+from runner.api.retry import NO_WAIT
+from runner.commands.run import run
 from runner.rundir.ledger import read
+from runner.settings import RunOptions, RunRequest
 from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
 from runner.simulator.images import render_png
 
@@ -27,13 +27,9 @@ FAST_RUN = RunOptions(
     poll_linger_s=0.2,
     settle_s=0.05,
     stop_grace_s=1.0,
+    retry=NO_WAIT,  # retry paths are taken, without their waits
 )
 DEMO_CREDS = Credentials(app_id=DEMO_APP_ID, secret_key=DEMO_SECRET_KEY, source="test")
-
-
-@pytest.fixture(autouse=True)
-def _instant_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry, "TESTING", True)
 
 
 @dataclass

@@ -149,3 +149,19 @@ async def cli_tty(command: str, env: dict[str, str]):
     full = {k: v for k, v in os.environ.items() if not k.startswith("CHANJING_")}
     full.update(env, TERM="xterm", COLUMNS="160")
     return await anyio.run_process(["script", "-qefc", command, "/dev/null"], env=full, check=False)
+
+
+async def test_validate_plan_and_run_share_the_same_limits(harness: Harness) -> None:
+    m = harness.manifest("tasks:\n  - a prompt of thirty characters!\n  - {prompt: b, repeat: 3}\n")
+    out = ["--out", str(harness.out)]
+    for flags, problem in (
+        (["--max-prompt-chars", "20"], b"2:5: tasks[0].prompt: is 30 characters; the limit is 20"),
+        (["--max-tasks", "3"], b"expands to 4 tasks; the cap is 3"),
+    ):
+        for command in (["validate", str(m)], ["plan", str(m), *out], ["run", str(m), *out]):
+            r = await cli(*command, *flags, *FAST * (command[0] == "run"), env=sim_env(harness.sim))
+            assert r.returncode == 2, (command, flags)
+            assert problem in r.stderr, (command, r.stderr.decode())
+    assert harness.sim.state.calls.total() == 0 and not harness.out.exists()
+    r = await cli("validate", str(m), "--max-prompt-chars", "30", "--max-tasks", "4")
+    assert r.returncode == 0 and b"OK, 4 tasks" in r.stderr + r.stdout

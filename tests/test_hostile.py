@@ -57,19 +57,20 @@ async def test_hostile_names_stay_inside_the_run_directory(harness: Harness) -> 
 
 def test_prompt_length_limit_is_a_manifest_error_with_the_flag_to_raise_it(tmp_path: Path) -> None:
     from runner.errors import ManifestError
-    from runner.manifest import fields
-    from runner.manifest.load import load_manifest
+    from runner.manifest.limits import Limits
+    from runner.manifest.tasks import load_tasks
 
     path = tmp_path / "m.yaml"
     path.write_text("tasks:\n  - " + "x" * 4001 + "\n")
     with pytest.raises(ManifestError, match="4,001 characters; the limit is 4,000") as info:
-        load_manifest(path)
+        load_tasks(path)
+    assert f"{path}:2:5: tasks[0].prompt:" in str(info.value)
     assert "--max-prompt-chars" in str(info.value)
-    fields.set_max_prompt_chars(5000)
-    try:
-        assert load_manifest(path).entries
-    finally:
-        fields.set_max_prompt_chars(fields.MAX_PROMPT_CHARS)
+    assert load_tasks(path, Limits(max_prompt_chars=5000)).specs
+    # The prompt as sent counts: placeholders filled.
+    path.write_text("vars: {v: " + "y" * 30 + "}\ntasks:\n  - 'a {v}'\n")
+    with pytest.raises(ManifestError, match="32 characters; the limit is 20"):
+        load_tasks(path, Limits(max_prompt_chars=20))
 
 
 async def test_broken_api_answers_are_survived(sim_factory, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from runner.errors import ManifestError
 from runner.manifest.expand import expand
+from runner.manifest.limits import Limits
 from runner.manifest.load import load_manifest
 
 
@@ -181,4 +182,4 @@ def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
 def test_task_cap(tmp_path: Path) -> None:
     path = write(tmp_path, "tasks:\n  - {prompt: a, repeat: 300}\n")
     with pytest.raises(ManifestError, match="expands to 300 tasks; the cap is 100"):
-        expand(load_manifest(path), max_tasks=100)
+        expand(load_manifest(path), Limits(max_tasks=100))

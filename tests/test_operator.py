@@ -9,7 +9,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from runner.commands.run import RunRequest, run
+from runner.commands.run import run
+from runner.settings import RunRequest
 
 from .conftest import DEMO_CREDS, FAST_RUN, FAST_SIM, Harness
 

@@ -7,7 +7,8 @@ from dataclasses import replace
 import orjson
 
 from runner.api.credentials import Credentials
-from runner.commands.run import RunRequest, run
+from runner.commands.run import run
+from runner.settings import RunRequest
 
 from .conftest import FAST_RUN, FAST_SIM, Harness
 

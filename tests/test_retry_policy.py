@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.api import retry
-from runner.api.retry import Decision, RetryPolicy, backoff_s, classify, should_retry
+from runner.api.retry import NO_WAIT, Decision, RetryPolicy, backoff_s, classify, should_retry
 from runner.errors import AuthError, PermanentApiError, RateLimited, TransientApiError
 
 
@@ -23,16 +22,18 @@ def test_transient_retries_are_bounded_and_permanent_never_retried() -> None:
     assert not should_retry(PermanentApiError("bad", code=40000), 1, policy)
 
 
-def test_backoff_is_capped_exponential_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry, "TESTING", False)
+def test_backoff_is_capped_exponential_with_jitter() -> None:
     p = RetryPolicy(base_s=1.0, cap_s=8.0, jitter=0.5)
     assert [backoff_s(a, p, rand=1.0) for a in range(1, 7)] == [1, 2, 4, 8, 8, 8]
     assert backoff_s(3, p, rand=0.0) == 2.0  # at most half taken off by jitter
     assert backoff_s(3, p) == pytest.approx(3.0, abs=1.0)
 
 
-def test_testing_switch_makes_waits_zero() -> None:
-    assert backoff_s(5) == 0.0  # the autouse fixture turned TESTING on
+def test_no_wait_policy_keeps_the_decisions_and_drops_the_waits() -> None:
+    assert [backoff_s(a, NO_WAIT) for a in (1, 5, 50)] == [0.0, 0.0, 0.0]
+    assert backoff_s(5) > 0.0  # the default policy waits
+    assert should_retry(TransientApiError("reset"), 7, NO_WAIT)
+    assert not should_retry(TransientApiError("reset"), 8, NO_WAIT)
 
 
 def test_errors_carry_their_trace_id() -> None:

@@ -44,9 +44,11 @@ class ApiClient:
         limiter: AccountLimiter,
         *,
         timeout_s: float = 30.0,
+        retry_policy: retry.RetryPolicy = retry.DEFAULT_POLICY,
     ):
         self.session, self.base_url, self.limiter = session, base_url.rstrip("/"), limiter
         self._creds = credentials
+        self.retry_policy = retry_policy
         self._token = credentials.access_token
         self._expiry = credentials.expire_in
         self._margin_s = TOKEN_MARGIN_S
@@ -167,10 +169,10 @@ class ApiClient:
                 await self._refresh(self._token)
             except TransientApiError as exc:
                 self.transient_errors += 1
-                if not retry.should_retry(exc, attempt):
+                if not retry.should_retry(exc, attempt, self.retry_policy):
                     raise
                 log.info("%s; retrying (attempt %d)", exc, attempt + 1)
-                await anyio.sleep(retry.backoff_s(attempt))
+                await anyio.sleep(retry.backoff_s(attempt, self.retry_policy))
                 attempt += 1
 
     # --- endpoints -----------------------------------------------------------

@@ -1,6 +1,7 @@
 """Retry decisions as pure functions: what to do with an error, and how long to wait.
 
-`TESTING` makes every wait zero, so tests of retry paths do not sleep.
+The policy is a value passed in (`RunOptions.retry`, `ApiClient(retry=...)`);
+`NO_WAIT` makes every wait zero, so tests of retry paths do not sleep.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
-TESTING = False
+NO_WAIT = RetryPolicy(base_s=0.0, cap_s=0.0)  # the same decisions, no waiting (tests)
 
 
 def classify(error: SeedreamError) -> Decision:
@@ -53,8 +54,6 @@ def backoff_s(
     attempt: int, policy: RetryPolicy = DEFAULT_POLICY, rand: float | None = None
 ) -> float:
     """Wait before retry number `attempt` (1-based): capped exponential with jitter."""
-    if TESTING:
-        return 0.0
     step = min(policy.cap_s, policy.base_s * 2.0 ** max(0, attempt - 1))
     draw: float = random.random() if rand is None else rand
     return step * (1 - policy.jitter + policy.jitter * draw)

@@ -9,17 +9,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from runner.manifest import fields
-from runner.manifest.expand import MAX_TASKS
+from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.tasks import load_tasks
 from runner.records import TaskSpec, TaskState
 from runner.report.text import dumps, short
 from runner.rundir import ledger
 from runner.rundir.files import default_run_dir
+from runner.settings import limits_from
 
 
-def plan_data(manifest: Path, out: Path | None, max_tasks: int = MAX_TASKS) -> dict[str, Any]:
-    loaded = load_tasks(manifest, max_tasks)
+def plan_data(manifest: Path, out: Path | None, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    loaded = load_tasks(manifest, limits)
     name, specs, budget = loaded.name, loaded.specs, loaded.max_images
     run_dir = out or default_run_dir(name)
     replay = ledger.read(run_dir / "ledger.jsonl")
@@ -82,7 +82,6 @@ def plan_text(data: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    fields.set_max_prompt_chars(args.max_prompt_chars)
-    data = plan_data(args.manifest, args.out, args.max_tasks)
+    data = plan_data(args.manifest, args.out, limits_from(args))
     print(dumps(data) if args.json else plan_text(data))
     return 0

@@ -13,7 +13,7 @@ import argparse
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,8 @@ import anyio
 
 from runner import logsetup
 from runner.api.credentials import Credentials, resolve_base_url, resolve_credentials
-from runner.durations import parse_deadline_s, parse_duration_s
 from runner.errors import EXIT_AUTH, EXIT_STOPPED, DiskWriteError
-from runner.manifest import fields
-from runner.manifest.expand import MAX_TASKS
 from runner.manifest.tasks import load_tasks
-from runner.pipeline.context import RunOptions
 from runner.pipeline.prepare import check_images, needs_work, plan
 from runner.pipeline.progress import live_reporter, plain_reporter
 from runner.pipeline.wiring import OpenRun, Outcome, Reporter, run_pipeline
@@ -37,20 +33,10 @@ from runner.rundir import checkpoint
 from runner.rundir.files import clean_partials, default_run_dir, writing
 from runner.rundir.ledger import Ledger
 from runner.rundir.lock import RunLock
+from runner.settings import RunRequest, request_from
 
 log = logging.getLogger("runner.run")
-
-
-@dataclass(frozen=True, slots=True)
-class RunRequest:
-    manifest: Path
-    out: Path | None = None
-    options: RunOptions = field(default_factory=RunOptions)
-    max_tasks: int = MAX_TASKS
-    progress_interval_s: float = 30.0
-    log_to_run_dir: bool = True
-    notify_url: str | None = None
-    quiet: bool = False
+__all__ = ["RunRequest", "main", "run"]  # RunRequest: where callers of run() look for it
 
 
 async def run(
@@ -59,7 +45,7 @@ async def run(
     credentials: Callable[[], Credentials],
     attach_log: Callable[[Path], None] = lambda _: None,
 ) -> int:
-    loaded = load_tasks(request.manifest, request.max_tasks)
+    loaded = load_tasks(request.manifest, request.limits)
     opts = request.options
     if opts.max_images is None and loaded.max_images is not None:
         opts = replace(opts, max_images=loaded.max_images)
@@ -188,31 +174,7 @@ def _disk_stopped(
 
 
 def main(args: argparse.Namespace) -> int:
-    fields.set_max_prompt_chars(args.max_prompt_chars)
-    options = RunOptions(
-        qps=args.qps,
-        concurrency=args.concurrency,
-        deadline_s=parse_deadline_s(args.deadline) if args.deadline else None,
-        grace_s=parse_duration_s(args.grace),
-        max_images=args.max_images,
-        first_poll_s=args.first_poll,
-        poll_interval_s=args.poll_interval,
-        clock_skew_s=args.clock_skew,
-        settle_s=args.settle,
-        timeout_s=args.timeout,
-        give_up_after_s=parse_duration_s(args.give_up_after) or None,
-        retry_failed=args.retry_failed,
-        max_download_bytes=int(args.max_download_mb * 1024 * 1024),
-    )
-    request = RunRequest(
-        args.manifest,
-        args.out,
-        options,
-        args.max_tasks,
-        args.progress_every,
-        notify_url=args.notify_url,
-        quiet=args.quiet,
-    )
+    request = request_from(args)
     if args.simulate:
         code = anyio.run(_run_simulated, request)
     else:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from runner.manifest import fields
-from runner.manifest.expand import MAX_TASKS
+from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.tasks import load_tasks
+from runner.settings import limits_from
 
 
-def validate(manifest: Path, max_tasks: int = MAX_TASKS) -> str:
-    loaded = load_tasks(manifest, max_tasks)
+def validate(manifest: Path, limits: Limits = DEFAULT_LIMITS) -> str:
+    loaded = load_tasks(manifest, limits)
     images = sum(s.request.number_of_images for s in loaded.specs)
     uploads = f", {len(loaded.files)} local images to upload" if loaded.files else ""
     return (
@@ -21,6 +21,5 @@ def validate(manifest: Path, max_tasks: int = MAX_TASKS) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    fields.set_max_prompt_chars(args.max_prompt_chars)
-    print(validate(args.manifest, args.max_tasks))
+    print(validate(args.manifest, limits_from(args)))
     return 0

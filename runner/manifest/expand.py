@@ -23,6 +23,7 @@ from runner import modeltable
 from runner.errors import LocalRefProblem, ManifestError, ManifestIssue, MissingVar
 from runner.manifest.entries import Entry, Issues
 from runner.manifest.fields import REQUEST_FIELDS
+from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.load import Manifest, read_manifest
 from runner.manifest.localrefs import LocalFiles, is_local
 from runner.manifest.modelcheck import check as check_model
@@ -36,7 +37,6 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "number_of_images": 1,
     "model_code": DEFAULT_MODEL,
 }
-MAX_TASKS = 200_000
 log = logging.getLogger("runner.manifest")
 
 
@@ -177,19 +177,19 @@ def count_tasks(manifest: Manifest) -> int:
     return total
 
 
-def expand(manifest: Manifest, max_tasks: int = MAX_TASKS) -> list[TaskSpec]:
+def expand(manifest: Manifest, limits: Limits = DEFAULT_LIMITS) -> list[TaskSpec]:
     """All tasks of the manifest, in manifest order. Raises ManifestError."""
-    return expand_with_files(manifest, max_tasks).specs
+    return expand_with_files(manifest, limits).specs
 
 
-def load_and_expand(path: Path, max_tasks: int = MAX_TASKS) -> tuple[Manifest, Expanded]:
+def load_and_expand(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[Manifest, Expanded]:
     """Read, check and expand a manifest in one pass: every problem at once, or the tasks."""
     manifest, found = read_manifest(path)
-    return manifest, expand_with_files(manifest, max_tasks, found)
+    return manifest, expand_with_files(manifest, limits, found)
 
 
 def expand_with_files(
-    manifest: Manifest, max_tasks: int = MAX_TASKS, prior: list[ManifestIssue] | None = None
+    manifest: Manifest, limits: Limits = DEFAULT_LIMITS, prior: list[ManifestIssue] | None = None
 ) -> Expanded:
     """The tasks, and the local reference files they need uploaded.
 
@@ -203,11 +203,11 @@ def expand_with_files(
     resolve = _RefResolver(files, issues)
     model_ok = _ModelChecks(manifest, issues)
     total = count_tasks(manifest)
-    if total > max_tasks:
+    if total > limits.max_tasks:
         issues.add(
             (1, 1),
             "tasks",
-            f"expands to {total:,} tasks; the cap is {max_tasks:,}",
+            f"expands to {total:,} tasks; the cap is {limits.max_tasks:,}",
             "split the manifest, or raise the cap with --max-tasks",
         )
         raise ManifestError(issues.items)  # too many to go through them looking for more
@@ -242,6 +242,15 @@ def expand_with_files(
                     f"{entry.label}.{filling}",
                     f"uses {{{exc.name}}}, which has no value",
                     _missing_hint(exc.name, usable),
+                    file=entry.file,
+                )
+                break
+            if len(prompt) > limits.max_prompt_chars:
+                issues.add(
+                    entry.pos.get("prompt", (entry.line, 1)),
+                    f"{entry.label}.prompt",
+                    f"is {len(prompt):,} characters; the limit is {limits.max_prompt_chars:,}",
+                    "shorten it, or raise the limit with --max-prompt-chars",
                     file=entry.file,
                 )
                 break

@@ -14,10 +14,6 @@ from runner import modeltable
 from runner.errors import FieldProblem
 from runner.records import ASPECT_RATIOS, CLARITIES
 
-MAX_PROMPT_CHARS = 4000  # the API's own limit is unpublished; override with --max-prompt-chars
-_limits = {"prompt_chars": MAX_PROMPT_CHARS}
-
-
 # allow_unknown_models: true lets aspect_ratio and clarity take values no known model
 # takes (a model the table does not know may take them); set while a manifest is read.
 _open_values: ContextVar[bool] = ContextVar("open_values", default=False)
@@ -30,11 +26,6 @@ def open_values(on: bool) -> Iterator[None]:
         yield
     finally:
         _open_values.reset(token)
-
-
-def set_max_prompt_chars(limit: int) -> None:
-    """--max-prompt-chars: the one setting of validation that comes from the command line."""
-    _limits["prompt_chars"] = limit
 
 
 ALIASES = {"ref_prompt": "prompt", "ref_img_url": "ref_images"}
@@ -79,12 +70,7 @@ def _is_int(value: Any) -> bool:
 def check_prompt(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise FieldProblem("must be non-empty text", "quote it if it looks like a number")
-    if len(value) > _limits["prompt_chars"]:
-        raise FieldProblem(
-            f"is {len(value):,} characters; the limit is {_limits['prompt_chars']:,}",
-            "shorten it, or raise the limit with --max-prompt-chars",
-        )
-    return value
+    return value  # its length is checked once placeholders are filled (expand, Limits)
 
 
 def check_ref_images(value: Any) -> tuple[str, ...]:

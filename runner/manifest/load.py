@@ -151,7 +151,8 @@ def _check_entry(node: yamlpos.YNode, index: int, issues: Issues) -> Entry | Non
     path = f"tasks[{index}]"
     if isinstance(node.value, str):  # a bare prompt
         try:
-            return Entry(path, issues.file, node.line, {"prompt": CHECKERS["prompt"](node.value)})
+            prompt = CHECKERS["prompt"](node.value)
+            return Entry(path, issues.file, node.line, {"prompt": prompt}, {"prompt": _at(node)})
         except FieldProblem as exc:
             issues.add(_at(node), path, exc.message, exc.hint)
             return None

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.manifest.expand import MAX_TASKS, load_and_expand
+from runner.manifest.expand import load_and_expand
+from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.localrefs import LocalFile
 from runner.records import TaskSpec
 
@@ -19,6 +20,6 @@ class Loaded:
     files: dict[str, LocalFile]  # sha256 -> local reference file
 
 
-def load_tasks(path: Path, max_tasks: int = MAX_TASKS) -> Loaded:
-    manifest, (specs, files) = load_and_expand(path, max_tasks)
+def load_tasks(path: Path, limits: Limits = DEFAULT_LIMITS) -> Loaded:
+    manifest, (specs, files) = load_and_expand(path, limits)
     return Loaded(manifest.name, specs, manifest.max_images, files.by_sha)

@@ -78,7 +78,7 @@ async def _download_image(ctx: RunContext, rec: TaskRecord, index: int) -> str |
                 ctx.stats.counts["images"] += 1
                 return None
         if attempt < ctx.options.download_attempts:
-            await anyio.sleep(retry.backoff_s(attempt))
+            await anyio.sleep(retry.backoff_s(attempt, ctx.options.retry))
             await _refresh_urls(ctx, rec)
     return f"{last} (after {ctx.options.download_attempts} attempts)"
 

@@ -143,7 +143,7 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
                 rec.state, rec.error = TaskState.FAILED, f"gave up after {attempt} attempts: {exc}"
                 _event(ctx, "failed", rec, durable=True, error=rec.error)
                 return False
-            await anyio.sleep(retry.backoff_s(attempt))
+            await anyio.sleep(retry.backoff_s(attempt, ctx.options.retry))
             continue
         uid = answer.data
         rec.state, rec.unique_id, rec.intent_at = TaskState.SUBMITTED, uid, None

@@ -20,7 +20,7 @@ from runner.api.limiter import AccountLimiter
 from runner.errors import AuthError, DiskWriteError
 from runner.manifest.localrefs import LocalFile, is_placeholder
 from runner.pipeline import apiwatch, scheduler
-from runner.pipeline.context import RunContext, RunOptions
+from runner.pipeline.context import RunContext
 from runner.pipeline.gate import RequestGate
 from runner.pipeline.indoubt import resume_in_doubt
 from runner.pipeline.reconcile import Reconciler
@@ -30,6 +30,7 @@ from runner.records import TaskRecord
 from runner.rundir import checkpoint
 from runner.rundir.ledger import Ledger
 from runner.rundir.replay import Replay
+from runner.settings import RunOptions
 
 log = logging.getLogger("runner.run")
 
@@ -67,7 +68,9 @@ async def run_pipeline(
     limiter = AccountLimiter(opts.qps)
     connector = aiohttp.TCPConnector(limit=opts.workers + opts.concurrency + 8)
     async with aiohttp.ClientSession(connector=connector) as session:
-        client = ApiClient(session, base_url, creds, limiter, timeout_s=opts.timeout_s)
+        client = ApiClient(
+            session, base_url, creds, limiter, timeout_s=opts.timeout_s, retry_policy=opts.retry
+        )
         ctx = _context(run, client, limiter, session)
         run.ledger.write(
             {"e": "run", "what": "start", "pid": os.getpid(), "name": run.name}, durable=True
