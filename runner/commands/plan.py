@@ -6,41 +6,49 @@ Reads the ledger without taking the lock, so it works while a run is going.
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.tasks import load_tasks
 from runner.records import TaskSpec, TaskState
-from runner.report.text import dumps, short
+from runner.report.text import short
 from runner.rundir import ledger
 from runner.rundir.files import default_run_dir
 from runner.settings import limits_from
 
 
 def plan_data(manifest: Path, out: Path | None, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Totals, and `tasks`: the rows, made as they are read (a million of them
+    are never held at once)."""
     loaded = load_tasks(manifest, limits)
     name, specs, budget = loaded.name, loaded.specs, loaded.max_images
     run_dir = out or default_run_dir(name)
     replay = ledger.read(run_dir / "ledger.jsonl")
     states = {key: rec.state.value for key, rec in replay.records.items()}
+    uploaded = set(replay.uploads)
+    del replay
     names = {
         f"local:{sha}": str(f.path.relative_to(manifest.resolve().parent))
         if f.path.is_relative_to(manifest.resolve().parent)
         else str(f.path)
         for sha, f in loaded.files.items()
     }
-    tasks = [_plan_row(spec, states.get(spec.key, "new"), names) for spec in specs]
-    done = sum(1 for t in tasks if t["state"] == TaskState.DONE.value)
+    done_value = TaskState.DONE.value
+    done = sum(1 for spec in specs if states.get(spec.key) == done_value)
     return {
         "name": name,
         "run_dir": str(run_dir),
-        "tasks": tasks,
+        "tasks": (_plan_row(spec, states.get(spec.key, "new"), names) for spec in specs),
         "totals": {
             "tasks": len(specs),
             "images": sum(s.request.number_of_images for s in specs),
             "uploads": len(loaded.files),
-            "uploads_done": sum(1 for sha in loaded.files if sha in replay.uploads),
+            "uploads_done": sum(1 for sha in loaded.files if sha in uploaded),
             "already_done": done,
             "left": len(specs) - done,
             "max_images": budget,
@@ -54,19 +62,23 @@ def _plan_row(spec: TaskSpec, state: str, names: dict[str, str]) -> dict[str, An
     return row
 
 
-def plan_text(data: dict[str, Any]) -> str:
-    lines = [f"{'key':16}  {'state':9}  {'ratio':5}  {'clar':4}  n  {'name':16}  prompt"]
+def _text_row(t: dict[str, Any]) -> str:
+    refs = ""
+    if t["ref_images"]:
+        shown = ", ".join(short(r.rsplit("/", 1)[-1], 24) for r in t["ref_images"][:3])
+        more = f" +{len(t['ref_images']) - 3}" if len(t["ref_images"]) > 3 else ""
+        refs = f"  [refs: {shown}{more}]"
+    return (
+        f"{t['key']:16}  {t['state']:9}  {t['aspect_ratio']:5}  {t['clarity']:4}  "
+        f"{t['number_of_images']}  {short(t['name'] or '-', 16):16}  "
+        f"{short(t['prompt'], 48)}{refs}"
+    )
+
+
+def plan_lines(data: dict[str, Any]) -> Iterator[str]:
+    yield f"{'key':16}  {'state':9}  {'ratio':5}  {'clar':4}  n  {'name':16}  prompt"
     for t in data["tasks"]:
-        refs = ""
-        if t["ref_images"]:
-            shown = ", ".join(short(r.rsplit("/", 1)[-1], 24) for r in t["ref_images"][:3])
-            more = f" +{len(t['ref_images']) - 3}" if len(t["ref_images"]) > 3 else ""
-            refs = f"  [refs: {shown}{more}]"
-        lines.append(
-            f"{t['key']:16}  {t['state']:9}  {t['aspect_ratio']:5}  {t['clarity']:4}  "
-            f"{t['number_of_images']}  {short(t['name'] or '-', 16):16}  "
-            f"{short(t['prompt'], 48)}{refs}"
-        )
+        yield _text_row(t)
     tot = data["totals"]
     uploads = (
         f", {tot['uploads']} local images to upload ({tot['uploads_done']} already up)"
@@ -74,14 +86,33 @@ def plan_text(data: dict[str, Any]) -> str:
         else ""
     )
     budget = f"; budget {tot['max_images']} images" if tot["max_images"] else ""
-    lines.append(
+    yield (
         f"\n{tot['tasks']} tasks, {tot['images']} images{uploads}{budget}; already done "
         f"{tot['already_done']}, left {tot['left']} (run directory {data['run_dir']})"
     )
-    return "\n".join(lines)
+
+
+def plan_text(data: dict[str, Any]) -> str:
+    return "\n".join(plan_lines(data))
+
+
+def json_chunks(data: dict[str, Any]) -> Iterator[bytes]:
+    """`data` as indented JSON, its task rows streamed one by one."""
+    head = {k: v for k, v in data.items() if k != "tasks"}
+    yield orjson.dumps(head, option=orjson.OPT_INDENT_2)[:-2] + b',\n  "tasks": ['
+    for i, row in enumerate(data["tasks"]):
+        yield (b"\n    " if i == 0 else b",\n    ") + orjson.dumps(row)
+    yield b"\n  ]\n}\n"
 
 
 def main(args: argparse.Namespace) -> int:
     data = plan_data(args.manifest, args.out, limits_from(args))
-    print(dumps(data) if args.json else plan_text(data))
+    out = sys.stdout
+    if args.json:
+        out.flush()
+        for chunk in json_chunks(data):
+            out.buffer.write(chunk)
+        out.buffer.flush()
+    else:
+        out.writelines(line + "\n" for line in plan_lines(data))
     return 0

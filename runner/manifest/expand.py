@@ -13,11 +13,15 @@ distinct keys, and renaming a task does not make it new work.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import itertools
 import logging
 from collections import Counter
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, NamedTuple
+
+import orjson
 
 from runner import modeltable
 from runner.errors import LocalRefProblem, ManifestError, ManifestIssue, MissingVar
@@ -61,6 +65,8 @@ def _matrix_for(manifest: Manifest, entry: Entry) -> dict[str, list[Any]]:
 
 
 def _check_unused_matrix_vars(manifest: Manifest, issues: Issues) -> None:
+    if not manifest.matrix_pos:
+        return
     used: set[str] = set()
     for entry in manifest.entries:
         for key in ("prompt", "name"):
@@ -213,9 +219,18 @@ def expand_with_files(
         raise ManifestError(issues.items)  # too many to go through them looking for more
     occurrences: Counter[bytes] = Counter()
     specs: list[TaskSpec] = []
+    # A million-line prompts file is a million entries that differ in their prompt
+    # alone: once the first of them has gone the whole way, the rest reuse its request.
+    plain: _Plain | None = None
     for entry in manifest.entries:
         if "prompt" not in entry.fields:
             continue  # already reported: no prompt, or not a valid one
+        if plain is not None and _is_plain(manifest, entry):
+            request, fingerprint = plain.like(entry.fields["prompt"])
+            key = task_key(fingerprint, occurrences[fingerprint])
+            occurrences[fingerprint] += 1
+            specs.append(TaskSpec(key, "", request, f"{entry.file}:{entry.line}"))
+            continue
         base = {**BUILTIN_DEFAULTS, **manifest.defaults}
         ref_at = entry.pos.get("ref_images", (entry.line, 1))
         base.update({k: v for k, v in entry.fields.items() if k in REQUEST_FIELDS})
@@ -270,15 +285,56 @@ def expand_with_files(
                 quality_mode=fields.get("quality_mode"),
                 extra=fields.get("extra", ""),
             )
-            fingerprint = request.fingerprint()
-            source = f"{entry.file}:{entry.line}"
-            for _ in range(entry.fields.get("repeat", 1)):
-                key = task_key(fingerprint, occurrences[fingerprint])
-                occurrences[fingerprint] += 1
-                specs.append(TaskSpec(key, name, request, source))
+            _add(specs, occurrences, entry, request, name, entry.fields.get("repeat", 1))
+            if plain is None and _is_plain(manifest, entry):
+                plain = _Plain(request)
     if issues.items:
         raise ManifestError(issues.items)
     return Expanded(specs, files)
+
+
+class _Plain:
+    """Requests that differ from a first one in their prompt alone, made fast."""
+
+    def __init__(self, first: Request):
+        self.args = [getattr(first, f.name) for f in dataclass_fields(Request)]
+        assert dataclass_fields(Request)[0].name == "prompt"
+        self.body = first.to_json()
+        self.fast = self._digest(first.prompt) == first.fingerprint()
+
+    def _digest(self, prompt: str) -> bytes:
+        body = dict(self.body)
+        body["prompt"] = prompt
+        return hashlib.sha256(orjson.dumps(body)).digest()
+
+    def like(self, prompt: str) -> tuple[Request, bytes]:
+        self.args[0] = prompt
+        request = Request(*self.args)
+        return request, self._digest(prompt) if self.fast else request.fingerprint()
+
+
+def _is_plain(manifest: Manifest, entry: Entry) -> bool:
+    """A prompt and nothing else, with no placeholder, and no matrix to apply."""
+    prompt = entry.fields["prompt"]
+    return (
+        len(entry.fields) == 1 and not manifest.matrix and "{" not in prompt and "}" not in prompt
+    )
+
+
+def _add(
+    specs: list[TaskSpec],
+    occurrences: Counter[bytes],
+    entry: Entry,
+    request: Request,
+    name: str,
+    repeat: int,
+) -> None:
+    fingerprint = request.fingerprint()
+    source = f"{entry.file}:{entry.line}"
+    for _ in range(repeat):
+        key = task_key(fingerprint, occurrences[fingerprint])
+        occurrences[fingerprint] += 1
+        specs.append(TaskSpec(key, name, request, source))
 
 
 def _missing_hint(name: str, usable: set[str]) -> str:

@@ -20,6 +20,7 @@ from runner.manifest.entries import Entry, Issues
 from runner.manifest.fields import ALIASES, CHECKERS, ROW_FIELDS, check_var_value
 from runner.manifest.yamlpos import YNode
 
+NO_POS: dict[str, tuple[int, int]] = {}  # shared by prompt lines; never written to
 _INT_FIELDS = ("clarity", "number_of_images", "repeat")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -55,16 +56,19 @@ def read_prompts_file(base: Path, node: YNode, issues: Issues) -> list[Entry]:
 
 def _txt(path: Path, text: str, issues: Issues) -> list[Entry]:
     entries = []
+    file, check = str(path), CHECKERS["prompt"]  # one file string for a million entries
     for lineno, line in enumerate(text.splitlines(), 1):
         prompt = line.strip()
         if not prompt or prompt.startswith("#"):
             continue
         try:
-            checked = CHECKERS["prompt"](prompt)
+            checked = check(prompt)
         except FieldProblem as exc:
-            issues.add((lineno, 1), "prompt", exc.message, exc.hint, file=str(path))
+            issues.add((lineno, 1), "prompt", exc.message, exc.hint, file=file)
             continue
-        entries.append(Entry(f"{path.name} line {lineno}", str(path), lineno, {"prompt": checked}))
+        entries.append(
+            Entry(f"{path.name} line {lineno}", file, lineno, {"prompt": checked}, NO_POS)
+        )
     if not entries:
         issues.add((0, 0), "prompts_file", f"{path} has no prompts", file=str(path))
     return entries

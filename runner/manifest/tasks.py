@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.gcpause import paused
 from runner.manifest.expand import load_and_expand
 from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.localrefs import LocalFile
@@ -21,5 +22,6 @@ class Loaded:
 
 
 def load_tasks(path: Path, limits: Limits = DEFAULT_LIMITS) -> Loaded:
-    manifest, (specs, files) = load_and_expand(path, limits)
+    with paused():
+        manifest, (specs, files) = load_and_expand(path, limits)
     return Loaded(manifest.name, specs, manifest.max_images, files.by_sha)

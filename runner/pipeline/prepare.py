@@ -56,18 +56,20 @@ def check_images(run_dir: Path, replay: Replay) -> int:
     are fetched again: paid work is never given up on while the task exists."""
     redo = 0
     for rec in replay.records.values():
+        # generated: a done task (which keeps no URLs), or one with URLs or files
+        generated = rec.state is TaskState.DONE or bool(rec.urls or rec.files)
         if rec.files:
             for index in verify_files(run_dir, rec):
                 del rec.files[index]
                 redo += 1
-        if rec.unique_id and (rec.urls or rec.files) and rec.image_errors:
+        if rec.unique_id and generated and rec.image_errors:
             redo += len(rec.image_errors)
             rec.image_errors.clear()
             rec.error = None
         if (
             rec.state in (TaskState.DONE, TaskState.FAILED)
             and rec.unique_id
-            and (rec.urls or rec.files)
+            and generated
             and len(rec.files) < rec.images_expected
             and not rec.image_errors
         ):

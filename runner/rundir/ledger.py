@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from runner.errors import DISK_ERRNOS, DiskWriteError
+from runner.gcpause import paused
 from runner.rundir import checkpoint
 from runner.rundir.replay import FORMAT_VERSION, Replay, apply, note, replay_lines
 
@@ -66,6 +67,11 @@ def read(path: Path) -> Replay:
     checkpoint and the ledger's tail after it when there is a usable one."""
     if not path.exists():
         return Replay()
+    with paused():
+        return _read(path)
+
+
+def _read(path: Path) -> Replay:
     header = checkpoint.usable(path)
     start: Replay | None = None
     if header is not None:

@@ -107,6 +107,7 @@ def settle_images(rec: TaskRecord) -> None:
             )
         else:
             rec.state = TaskState.DONE
+            rec.urls.clear()  # every image is on disk: a finished task keeps no URLs
 
 
 def _downloaded(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
