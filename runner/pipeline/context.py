@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import aiohttp
 import anyio
@@ -18,6 +18,14 @@ from runner.pipeline.reconcile import Reconciler
 from runner.records import TaskRecord
 from runner.rundir.ledger import Ledger
 from runner.settings import RunOptions
+
+
+class ReferenceUploads(Protocol):
+    """Local reference images put on the server once each (pipeline/upload.Uploader)."""
+
+    async def url_for(self, sha: str) -> str:
+        """The uploaded URL of the file with this sha256; raises UploadFailed."""
+        ...
 
 
 @dataclass
@@ -44,8 +52,7 @@ class RunContext:
     budget_reached: bool = False
     feed_scope: anyio.CancelScope | None = None
     pipeline_done: anyio.Event = field(default_factory=anyio.Event)
-    poller: Any = None  # the running Poller, for progress figures
-    uploader: Any = None  # the Uploader, when tasks have local reference images
+    uploader: ReferenceUploads | None = None  # when tasks have local reference images
 
     @property
     def images_dir(self) -> Path:

@@ -22,6 +22,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from runner.errors import TransientApiError
+from runner.pipeline.clock import MONOTONIC, Clock
 from runner.pipeline.context import RunContext
 from runner.records import TaskRecord, TaskState
 
@@ -68,8 +69,9 @@ class Poller:
         receive: ObjectReceiveStream[TaskRecord],
         to_download: ObjectSendStream[TaskRecord],
         initial: list[TaskRecord],
+        clock: Clock = MONOTONIC,
     ):
-        self.ctx, self.receive, self.to_download = ctx, receive, to_download
+        self.ctx, self.receive, self.to_download, self.clock = ctx, receive, to_download, clock
         opts = ctx.options
         self.estimator = GenEstimator(opts.first_poll_s)
         self._heap: list[tuple[float, int, _Due]] = []
@@ -80,7 +82,7 @@ class Poller:
         self._last_poll = -1e9
         self._intact = True
         for rec in initial:
-            self._push(time.monotonic(), _Due(rec, first=False))
+            self._push(clock.now(), _Due(rec, first=False))
 
     @property
     def in_flight(self) -> int:
@@ -97,7 +99,7 @@ class Poller:
     async def _take_in(self) -> None:
         async with self.receive:
             async for rec in self.receive:
-                self._push(time.monotonic() + self.estimator.value_s, _Due(rec))
+                self._push(self.clock.now() + self.estimator.value_s, _Due(rec))
                 self._wake.set()
         self._inflow_done = True
         self._wake.set()
@@ -105,7 +107,7 @@ class Poller:
     async def _loop(self) -> None:
         opts = self.ctx.options
         while True:
-            now = time.monotonic()
+            now = self.clock.now()
             while self._heap and self._heap[0][0] <= now:
                 due, _, entry = heapq.heappop(self._heap)
                 self._ready.append((due, entry))
@@ -142,21 +144,20 @@ class Poller:
         return self._last_poll + opts.poll_interval_s / sweeps
 
     async def _sleep(self, seconds: float | None) -> None:
-        with anyio.move_on_after(seconds if seconds is not None else float("inf")):
-            await self._wake.wait()
+        await self.clock.wait(self._wake, seconds)
         if self._wake.is_set():
             self._wake = anyio.Event()
 
     async def _poll_batch(self) -> None:
         batch = [self._ready.popleft()[1] for _ in range(min(BATCH, len(self._ready)))]
-        self._last_poll = time.monotonic()
+        self._last_poll = self.clock.now()
         ids = [e.record.unique_id for e in batch if e.record.unique_id]
         try:
             items, _, trace = await self.ctx.client.page(ids, 1, BATCH)
         except TransientApiError as exc:
             log.warning("poll of %d tasks failed (%s); will try again", len(batch), exc)
             for entry in batch:
-                self._push(time.monotonic() + self.ctx.options.poll_interval_s, entry)
+                self._push(self.clock.now() + self.ctx.options.poll_interval_s, entry)
             return
         self.ctx.stats.counts["polls"] += 1
         by_id = {i.get("unique_id"): i for i in items}
@@ -170,7 +171,7 @@ class Poller:
 
     async def _handle(self, entry: _Due, item: dict[str, Any] | None, trace: str) -> None:
         rec, ctx = entry.record, self.ctx
-        again = time.monotonic() + ctx.options.poll_interval_s
+        again = self.clock.now() + ctx.options.poll_interval_s
         if item is None:
             entry.misses += 1
             if entry.misses == 1 and not entry.warned and self._intact:

@@ -37,7 +37,6 @@ async def execute(ctx: RunContext) -> None:
         fetch_send.send_nowait(rec)
 
     poller = poll.Poller(ctx, poll_recv, fetch_send, in_flight)
-    ctx.poller = poller
     async with anyio.create_task_group() as outer:
         outer.start_soon(_stop_watch, ctx, outer.cancel_scope)
         async with anyio.create_task_group() as tg:

@@ -21,7 +21,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from runner.errors import ApiError, UploadFailed
 from runner.manifest.localrefs import LocalFile, is_placeholder
-from runner.pipeline.context import RunContext
+from runner.pipeline.context import ReferenceUploads, RunContext
 from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.upload")
@@ -109,7 +109,7 @@ class Uploader:
 
 async def worker(
     ctx: RunContext,
-    uploader: Uploader,
+    uploader: ReferenceUploads,
     receive: ObjectReceiveStream[TaskRecord],
     send: ObjectSendStream[TaskRecord],
 ) -> None:

@@ -1,0 +1,151 @@
+"""The poll schedule on a stepped clock: when each task is first checked, how
+often after that, and how due tasks are batched into 50-id calls.
+
+The clock only moves when every task is waiting, by exactly the time the
+poller asked to wait, so the asserted times are the schedule itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import anyio
+import pytest
+from anyio import wait_all_tasks_blocked
+from anyio.streams.memory import MemoryObjectSendStream
+
+from runner.pipeline.context import Stats
+from runner.pipeline.poll import BATCH, Poller
+from runner.records import Request, TaskRecord, TaskSpec, TaskState
+from runner.settings import RunOptions
+
+OPTIONS = RunOptions(first_poll_s=5.0, poll_interval_s=2.0, poll_linger_s=10.0, poll_share=0.5)
+
+
+class SteppedClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def wait(self, event: anyio.Event, timeout_s: float | None) -> None:
+        await wait_all_tasks_blocked()  # let everything else run at this instant first
+        if event.is_set():
+            return
+        if timeout_s is None:
+            await event.wait()
+        else:
+            self.t += timeout_s
+
+
+class Pages:
+    """The `/task/page` seam: records each call; a task is done at its Nth check."""
+
+    def __init__(self, clock: SteppedClock, done_at_check: int) -> None:
+        self.clock, self.done_at_check = clock, done_at_check
+        self.calls: list[tuple[float, list[str]]] = []
+        self.checks: Counter[str] = Counter()
+        self.on_call: Callable[[], None] = lambda: None
+
+    async def page(
+        self, ids: list[str], page: int = 1, size: int = 50
+    ) -> tuple[list[dict[str, Any]], int, str]:
+        assert len(ids) <= BATCH
+        self.calls.append((round(self.clock.now(), 6), list(ids)))
+        self.checks.update(ids)
+        self.on_call()
+        items = [
+            {"unique_id": uid, "progress_desc": "Generating"}
+            if self.checks[uid] < self.done_at_check
+            else {"unique_id": uid, "progress_desc": "Success", "output_url": [f"u/{uid}"]}
+            for uid in ids
+        ]
+        return items, 1, "trace"
+
+
+def _records(n: int) -> list[TaskRecord]:
+    return [
+        TaskRecord(
+            TaskSpec(f"k{i}", "", Request(f"p{i}")), state=TaskState.SUBMITTED, unique_id=f"u{i}"
+        )
+        for i in range(n)
+    ]
+
+
+async def _run(
+    pages: Pages,
+    clock: SteppedClock,
+    *,
+    new: list[TaskRecord] = (),  # type: ignore[assignment]
+    resumed: list[TaskRecord] = (),  # type: ignore[assignment]
+    keep_submitting: bool = False,
+) -> list[TaskRecord]:
+    ctx = SimpleNamespace(
+        options=OPTIONS,
+        client=pages,
+        limiter=SimpleNamespace(rate=10.0),
+        stats=Stats(),
+        ledger=SimpleNamespace(write=lambda event, durable=False: None),
+    )
+    send, receive = anyio.create_memory_object_stream[TaskRecord](math.inf)
+    out_send, out_receive = anyio.create_memory_object_stream[TaskRecord](math.inf)
+    for rec in new:
+        send.send_nowait(rec)
+    feeder: MemoryObjectSendStream[TaskRecord] = send
+    if keep_submitting:  # submissions still going until the first poll call
+        pages.on_call = feeder.close
+    else:
+        send.close()
+    poller = Poller(ctx, receive, out_send, list(resumed), clock=clock)  # type: ignore[arg-type]
+    with anyio.fail_after(10):  # real seconds: only a broken schedule gets near
+        await poller.run()
+    async with out_receive:
+        return [rec async for rec in out_receive]
+
+
+async def test_first_check_comes_after_first_poll_then_every_poll_interval() -> None:
+    clock = SteppedClock()
+    pages = Pages(clock, done_at_check=3)
+    done = await _run(pages, clock, new=_records(3))
+    assert [t for t, _ in pages.calls] == [5.0, 7.0, 9.0]
+    assert all(sorted(ids) == ["u0", "u1", "u2"] for _, ids in pages.calls)
+    assert [r.state for r in done] == [TaskState.SUCCEEDED] * 3
+
+
+async def test_tasks_already_on_the_server_are_checked_at_once_on_resume() -> None:
+    clock = SteppedClock()
+    pages = Pages(clock, done_at_check=2)
+    await _run(pages, clock, resumed=_records(2), new=_records(3)[2:])
+    assert pages.calls[0] == (0.0, ["u0", "u1"])
+    assert pages.calls[1] == (2.0, ["u0", "u1"])  # due again; the new task not yet
+    assert pages.calls[2] == (5.0, ["u2"])  # a new task: first_poll after it arrived
+
+
+async def test_due_tasks_are_batched_50_ids_a_call_spread_over_the_interval() -> None:
+    clock = SteppedClock()
+    pages = Pages(clock, done_at_check=2)
+    done = await _run(pages, clock, new=_records(120))
+    sizes = [len(ids) for _, ids in pages.calls]
+    first_sweep = pages.calls[:3]
+    # 120 due at once: three calls, a sweep spread over one poll interval (2 s / 3 calls).
+    assert [len(ids) for _, ids in first_sweep] == [50, 50, 20]
+    assert [t for t, _ in first_sweep] == pytest.approx([5.0, 5.0 + 2 / 3, 5.0 + 4 / 3])
+    assert len({uid for _, ids in first_sweep for uid in ids}) == 120
+    # Second checks: each task again one interval after its first; fewer in flight,
+    # fewer sweeps, so the calls spread out until one call per interval is left.
+    assert sizes[3:] == [50, 50, 20]
+    assert [t for t, _ in pages.calls[3:]] == pytest.approx([7.0, 8.0, 10.0])
+    assert set(pages.checks.values()) == {2} and len(done) == 120
+
+
+async def test_while_submitting_a_partial_batch_waits_for_the_linger_time() -> None:
+    clock = SteppedClock()
+    pages = Pages(clock, done_at_check=1)
+    await _run(pages, clock, new=_records(10), keep_submitting=True)
+    # Due at 5 s, but a batch of 10 of 50 waits up to poll_linger_s for more.
+    assert pages.calls == [(15.0, [f"u{i}" for i in range(10)])]
