@@ -163,3 +163,10 @@ def _simulate_flags(sim: argparse.ArgumentParser) -> None:
     for fault in ("error-50000", "reset", "lost-submit", "html-502", "slow", "truncate"):
         sim.add_argument(f"--{fault}-rate", type=float, default=0.0)
     sim.add_argument("--token-lifetime", type=positive(float), default=86_400.0)
+    sim.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="APP_ID:SECRET:QPS",
+        help="one more account beside the demo one (repeatable); POST /_sim/revoke revokes one",
+    )

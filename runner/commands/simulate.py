@@ -7,6 +7,7 @@ import argparse
 import anyio
 
 from runner.errors import UsageError
+from runner.simulator.accounts import SimAccount
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -18,6 +19,18 @@ def _range(text: str) -> tuple[float, float]:
     if a < 0 or b < a:
         raise UsageError(f"{text!r} is not a range like 2-6")
     return a, b
+
+
+def _account(text: str) -> SimAccount:
+    app_id, _, rest = text.partition(":")
+    secret, _, qps = rest.partition(":")
+    try:
+        limit = float(qps) if qps else 20.0
+    except ValueError:
+        limit = -1.0
+    if not app_id or not secret or limit <= 0:
+        raise UsageError(f"--account {text!r}: expected APP_ID:SECRET:QPS, e.g. app-b:s3cret:10")
+    return SimAccount(app_id, secret, limit)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -35,6 +48,7 @@ def main(args: argparse.Namespace) -> int:
         slow_rate=args.slow_rate,
         truncate_rate=args.truncate_rate,
         token_lifetime_s=args.token_lifetime,
+        accounts=tuple(_account(a) for a in args.account),
     )
     anyio.run(serve_forever, config, args.host, args.port)
     return 0

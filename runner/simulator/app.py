@@ -29,6 +29,7 @@ from runner.simulator.state import SimState, SimTask
 from runner.simulator.validate import check_submit
 
 STATE_KEY: web.AppKey[SimState] = web.AppKey("state", SimState)
+ACCOUNT_KEY = web.RequestKey("sim_account", str)  # the calling account ("" = primary)
 API_PREFIX = "/open/v1/"
 QUERY_PATHS = ("/open/v1/ai_creation/task", "/open/v1/ai_creation/task/page")
 FILE_PATHS = ("/open/v1/common/create_upload_url", "/open/v1/common/file_detail")
@@ -77,10 +78,14 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
         now = time.monotonic()
         if request.path in FILE_PATHS and not state.admit_file(now):
             return envelope(40001, "file endpoints: 30 requests a minute exceeded")
-        if not state.admit(now):
+        account = _account(state, request, body)
+        request[ACCOUNT_KEY] = account
+        state.account(account).calls += 1
+        if not state.admit_account(now, account):
             return envelope(40001, "QPS limit exceeded")
-        if request.path != "/open/v1/access_token" and not state.token_valid(
-            request.headers.get("access_token")
+        if request.path != "/open/v1/access_token" and (
+            not state.token_valid(request.headers.get("access_token"))
+            or state.account(account).revoked
         ):
             return envelope(10400, "AccessToken verification failed")
         if state.chance(cfg.error_50000_rate, "50000", *who):
@@ -94,6 +99,17 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
     except DropConnection:
         # The transport is already closed; aiohttp has nothing left to write to.
         return web.Response(status=499)
+
+
+def _account(state: SimState, request: web.Request, body: bytes) -> str:
+    """Whose call this is: the token's account, or (for a token) the app_id's."""
+    if request.path != "/open/v1/access_token":
+        return state.account_of_token(request.headers.get("access_token"))
+    try:
+        app_id = json.loads(body).get("app_id")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return ""
+    return app_id if isinstance(app_id, str) and app_id in state.accounts else ""
 
 
 def _mangled(state: SimState, response: web.StreamResponse) -> web.Response:
@@ -117,11 +133,10 @@ async def access_token(request: web.Request) -> web.Response:
     body = await _json_body(request)
     if body is NOT_JSON or not isinstance(body, dict):
         return envelope(400, "request body must be JSON")
-    if body.get("app_id") != state.config.app_id or body.get("secret_key") != (
-        state.config.secret_key
-    ):
+    account = state.login(body.get("app_id"), body.get("secret_key"))
+    if account is None:
         return envelope(10400, "app_id or secret_key is wrong")
-    token, expiry = state.issue_token()
+    token, expiry = state.issue_token(account)
     return envelope(0, "success", {"access_token": token, "expire_in": expiry})
 
 
@@ -135,7 +150,7 @@ async def submit(request: web.Request) -> web.Response:
         problem = "ref_prompt: content rejected by moderation"
     if problem is not None:
         return envelope(40000, problem)
-    task = state.create_task(body)
+    task = state.create_task(body, request.get(ACCOUNT_KEY, ""))
     if state.chance(state.config.lost_submit_rate, "lost", json.dumps(body, sort_keys=True)):
         _drop(request)
     return envelope(0, "success", task.unique_id)
@@ -183,8 +198,8 @@ def _origin(request: web.Request) -> str:
 async def get_task(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     task = state.tasks.get(request.query.get("unique_id", ""))
-    if task is None:
-        return envelope(40000, "unique_id: no such task")
+    if task is None or task.account != request.get(ACCOUNT_KEY, ""):
+        return envelope(40000, "unique_id: no such task")  # another account's is not found
     return envelope(0, "success", task_view(state, task, _origin(request)))
 
 
@@ -205,6 +220,9 @@ async def page_tasks(request: web.Request) -> web.Response:
         tasks = [state.tasks[i] for i in dict.fromkeys(ids) if i in state.tasks]
     else:
         tasks = list(state.tasks.values())
+    owner = request.get(ACCOUNT_KEY, "")
+    if state.accounts:  # an account lists its own tasks only
+        tasks = [t for t in tasks if t.account == owner]
     if body.get("is_success") is True:
         now = time.monotonic()
         tasks = [t for t in tasks if t.progress(now) == "Success"]
@@ -332,6 +350,18 @@ async def sim_stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE_KEY].stats())
 
 
+async def sim_revoke(request: web.Request) -> web.Response:
+    """Test hook: POST /_sim/revoke {"app_id": ...} takes that account's credentials away."""
+    state = request.app[STATE_KEY]
+    body = await _json_body(request)
+    app_id = body.get("app_id") if isinstance(body, dict) else None
+    key = "" if app_id == state.config.app_id else app_id
+    if not isinstance(key, str) or (key and key not in state.accounts):
+        raise web.HTTPNotFound(text="no such account")
+    state.revoke(key)
+    return web.json_response({"revoked": app_id})
+
+
 def make_app(config: SimConfig, state_dir: Path | None = None) -> web.Application:
     """The API; with `state_dir`, the account is restored from and kept in that folder."""
     app = web.Application(middlewares=[api_guard], client_max_size=32 * 1024 * 1024)
@@ -355,4 +385,5 @@ def make_app(config: SimConfig, state_dir: Path | None = None) -> web.Applicatio
     app.router.add_get("/cdn/uploads/{file_id}/{name}", uploaded_file)
     app.router.add_get("/cdn/{unique_id}/{index:\\d+}.png", cdn_image)
     app.router.add_get("/_sim/stats", sim_stats)
+    app.router.add_post("/_sim/revoke", sim_revoke)
     return app

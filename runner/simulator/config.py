@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runner.simulator.accounts import SimAccount
+
 DEMO_APP_ID = "sim-app-id"
 DEMO_SECRET_KEY = "sim-secret-key"
 
@@ -41,4 +43,5 @@ class SimConfig:
         0.0  # task queries: a broken answer (see mangle.py) instead of the real one
     )
     cdn_not_image_rate: float = 0.0  # CDN: HTTP 200 with an HTML page instead of the image
+    accounts: tuple[SimAccount, ...] = ()  # more accounts beside the primary one above
     cdn_fail_first: int = 0  # CDN: the first N fetches of each image fail (404, truncated, ...)

@@ -85,7 +85,9 @@ def _apply(state: SimState, event: dict[str, Any], directory: Path, mono: Any) -
             queue_s=event["queue_s"],
             gen_s=event["gen_s"],
             fails=event["fails"],
+            account=event.get("acct", ""),
         )
+        state.account(task.account).bodies[event["fp"]] += 1
         state.tasks[task.unique_id] = task
         state.submissions.append({"unique_id": task.unique_id, "body": task.body})
         state.replay_task(event["fp"])
@@ -93,6 +95,8 @@ def _apply(state: SimState, event: dict[str, Any], directory: Path, mono: Any) -
         state.tasks[event["uid"]].url_version = event["v"]
     elif kind == "token":
         state.tokens[event["token"]] = event["exp"]
+        if event.get("acct"):
+            state.token_account[event["token"]] = event["acct"]
     elif kind == "upload":
         state.uploads[event["file_id"]] = SimUpload(
             file_id=event["file_id"], key=event["key"], name=event["name"], mime_type=event["mime"]

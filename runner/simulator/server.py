@@ -97,4 +97,6 @@ async def serve_forever(
         print(f"simulator serving {sim.base_url}", flush=True)
         print(f"  app_id={config.app_id} secret_key={config.secret_key} (demo credentials)")
         print(f"  qps_limit={config.qps_limit} gen_s={config.gen_s}", flush=True)
+        for account in config.accounts:
+            print(f"  account app_id={account.app_id} qps_limit={account.qps_limit}", flush=True)
         await stop.wait()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.simulator.accounts import AccountState, extra_accounts
 from runner.simulator.config import SimConfig
 
 
@@ -30,6 +31,7 @@ class SimTask:
     gen_s: float
     fails: bool
     url_version: int = 0  # bumped when the CDN has "expired" a URL
+    account: str = ""  # app_id of the account that owns it; "" = the primary account
 
     def progress(self, now_mono: float) -> str:
         age = now_mono - self.created_mono
@@ -71,6 +73,15 @@ class SimState:
     # Where changes to the account go to outlive the process (see journal.py); None: memory only.
     journal: Callable[[dict[str, Any]], None] | None = None
     save_upload: Callable[[str, bytes], None] | None = None
+    # The pool: every account but the primary, and which account each token belongs to.
+    accounts: dict[str, AccountState] = field(default_factory=dict)
+    token_account: dict[str, str] = field(default_factory=dict)
+    primary: AccountState = field(init=False)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.primary = AccountState("", cfg.secret_key, cfg.qps_limit)
+        self.accounts = extra_accounts(cfg.accounts)
 
     def _keep(self, event: dict[str, Any]) -> None:
         if self.journal is not None:
@@ -105,6 +116,41 @@ class SimState:
         return str(uuid.UUID(int=bits, version=4))
 
     # --- rate limits -------------------------------------------------------
+    def account(self, key: str) -> AccountState:
+        return self.accounts.get(key) or self.primary
+
+    def account_of_token(self, token: str | None) -> str:
+        return self.token_account.get(token or "", "")
+
+    def login(self, app_id: object, secret_key: object) -> str | None:
+        """The account these credentials open, or None (wrong, or revoked)."""
+        if app_id == self.config.app_id and secret_key == self.config.secret_key:
+            return None if self.primary.revoked else ""
+        extra = self.accounts.get(app_id) if isinstance(app_id, str) else None
+        if extra is None or extra.secret_key != secret_key or extra.revoked:
+            return None
+        return extra.app_id
+
+    def revoke(self, key: str) -> None:
+        """Take an account's credentials away: its tokens die, no new one is issued."""
+        self.account(key).revoked = True
+        for token, owner in list(self.token_account.items()):
+            if owner == key:
+                self.tokens.pop(token, None)
+        if key == "":
+            owned = set(self.token_account)
+            for token in [t for t in self.tokens if t not in owned]:
+                del self.tokens[token]
+        self.notify("revoke", key)
+
+    def admit_account(self, now_mono: float, key: str) -> bool:
+        """The QPS window of the account `key` (the primary's is `admit`)."""
+        if key == "":
+            return self.admit(now_mono)
+        admitted = self.accounts[key].admit(now_mono, self.config.count_rejected)
+        self.rejected_40001 += not admitted  # the server's total, over every account
+        return admitted
+
     def admit(self, now_mono: float) -> bool:
         """Sliding one-second window over the whole account."""
         limit = self.config.qps_limit
@@ -114,6 +160,7 @@ class SimState:
             self.window.popleft()
         if len(self.window) >= limit:
             self.rejected_40001 += 1
+            self.primary.rejected_40001 += 1
             if self.config.count_rejected:
                 self.window.append(now_mono)
             return False
@@ -130,18 +177,20 @@ class SimState:
         return True
 
     # --- tokens ------------------------------------------------------------
-    def issue_token(self) -> tuple[str, int]:
+    def issue_token(self, account: str = "") -> tuple[str, int]:
         token = secrets.token_hex(16)
         expiry = time.time() + self.config.token_lifetime_s
         self.tokens[token] = expiry
-        self._keep({"e": "token", "token": token, "exp": expiry})
+        if account:
+            self.token_account[token] = account
+        self._keep({"e": "token", "token": token, "exp": expiry, "acct": account})
         return token, int(expiry)
 
     def token_valid(self, token: str | None) -> bool:
         return token is not None and self.tokens.get(token, 0.0) > time.time()
 
     # --- tasks -------------------------------------------------------------
-    def create_task(self, body: dict[str, Any]) -> SimTask:
+    def create_task(self, body: dict[str, Any], account: str = "") -> SimTask:
         cfg, fp = self.config, _fingerprint(body)
         task = SimTask(
             id=len(self.tasks) + 1,
@@ -152,7 +201,9 @@ class SimState:
             queue_s=self.uniform(*cfg.queue_s, "queue", fp),
             gen_s=self.uniform(*cfg.gen_s, "gen", fp),
             fails=self.chance(cfg.fail_rate, "fail", fp),
+            account=account,
         )
+        self.account(account).bodies[fp] += 1
         self._keep(
             {
                 "e": "task",
@@ -164,6 +215,7 @@ class SimState:
                 "queue_s": task.queue_s,
                 "gen_s": task.gen_s,
                 "fails": task.fails,
+                "acct": account,
             }
         )
         self.tasks[task.unique_id] = task
@@ -216,6 +268,9 @@ class SimState:
             "rejected_40001": self.rejected_40001,
             "uploads": len(self.upload_puts),
             "served": len(self.served),
+            "accounts": {
+                key: acct.stats() for key, acct in [("", self.primary), *self.accounts.items()]
+            },
         }
 
 
