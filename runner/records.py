@@ -158,6 +158,20 @@ class ImageFile:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """An earlier attempt of a task, kept when --retry-failed or a reroll starts a new one."""
+
+    attempt: int
+    prompt: str
+    unique_id: str | None
+    files: tuple[ImageFile, ...]
+    decision: str | None
+    error: str | None
+    submitted_at: float | None
+    finished_at: float | None
+
+
 @dataclass(slots=True)
 class TaskRecord:
     """One task's state as replayed from the ledger and advanced by the run."""
@@ -175,6 +189,9 @@ class TaskRecord:
     trace_id: str | None = None
     finished_at: float | None = None
     ref_urls: dict[str, str] | None = None  # local:<sha256> -> uploaded URL, once uploaded
+    decision: str | None = None  # review: "keep" or "reject" of this attempt, or None
+    reroll_prompt: str | None = None  # review: the prompt a reroll should send instead
+    earlier: list[Attempt] = field(default_factory=list)  # attempts before this one
 
     @property
     def key(self) -> str:

@@ -10,11 +10,18 @@ A write that fails because the disk is full, read-only or failing raises
 DiskWriteError; what it wrote of its line is cut off again, and the ledger
 refuses every later write (nothing may be glued to a torn line, and nothing
 may be sent whose intent is not on disk).
+
+Another process may append while a run holds the run's lock (the review page
+records decisions): `append_durable` writes one whole line with one O_APPEND
+write and fsyncs it. It and the torn-tail cut hold an flock on the ledger file
+itself (not the run's lock) for a moment, so a cut never eats a line appended
+after it looked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import time
@@ -45,6 +52,7 @@ def fsync_dir(path: Path) -> None:
 def _cut_torn_tail(path: Path) -> None:
     """A last line without its newline was never acknowledged: drop it."""
     with path.open("rb+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when fh closes
         fh.seek(0, os.SEEK_END)
         size = fh.tell()
         if size == 0:
@@ -84,6 +92,27 @@ def _read(path: Path) -> Replay:
             return replay_lines(fh, str(path))
         fh.seek(header["offset"] if header else 0)
         return replay_lines(fh, f"{path} (after its checkpoint)", start)
+
+
+def append_durable(path: Path, event: Event) -> None:
+    """Append one event from outside the run and return once it is on disk.
+
+    A torn last line (a crash, no run since) gets a newline first, so this
+    line stays whole: replay skips the torn one and keeps this.
+    """
+    line = orjson.dumps({**event, "t": event.get("t", round(time.time(), 3))}) + b"\n"
+    fd = os.open(path, os.O_RDWR | os.O_APPEND)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # drops the flock
 
 
 class Ledger:

@@ -12,9 +12,14 @@ Events (`e`), in the order a task meets them:
   downloaded    key, i, path, sha256, size   image i is on disk
   image_failed  key, i, error                image i could not be fetched, for good
   failed        key, error                   final for another reason
-  retry         key, attempt                 --retry-failed: start over as a new attempt
+  retry         key, attempt[, prompt, why]  --retry-failed or --reroll-rejected: a new
+                                             attempt (the earlier one is kept in `earlier`)
+  decision      key, attempt, d[, prompt]    review: keep / reject (d null: undecided), and
+                                             the edited prompt a reroll should send
   dropped       key                          no longer in the manifest and never sent
   uploaded      sha256, url                  a local reference image is on the server
+  localref      sha256, name, copy           a local reference's file name as the user wrote
+                                             it, and its thumbnail copy in the run directory
   run           pid, what                    a run started or ended (status uses it)
 """
 
@@ -22,13 +27,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
 from runner.errors import LedgerVersionError
-from runner.records import ImageFile, Request, TaskRecord, TaskSpec, TaskState
+from runner.records import Attempt, ImageFile, Request, TaskRecord, TaskSpec, TaskState
 
 FORMAT_VERSION = 1
 log = logging.getLogger("runner.ledger")
@@ -38,6 +43,7 @@ log = logging.getLogger("runner.ledger")
 class Replay:
     records: dict[str, TaskRecord] = field(default_factory=dict)
     uploads: dict[str, tuple[str, float]] = field(default_factory=dict)  # sha256 -> (URL, when)
+    ref_names: dict[str, tuple[str, str]] = field(default_factory=dict)  # sha256 -> (name, copy)
     adopted: int = 0
     resubmitted: int = 0
     bad_lines: int = 0
@@ -126,9 +132,38 @@ def _failed(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
 
 
 def _retry(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    rec.earlier.append(
+        Attempt(
+            rec.attempt,
+            rec.spec.request.prompt,
+            rec.unique_id,
+            tuple(rec.files[i] for i in sorted(rec.files)),
+            rec.decision,
+            rec.error,
+            rec.submitted_at,
+            rec.finished_at,
+        )
+    )
+    if ev.get("prompt"):  # a reroll with an edited prompt: the key stays the manifest's
+        rec.spec = replace(rec.spec, request=replace(rec.spec.request, prompt=ev["prompt"]))
+    rec.decision = rec.reroll_prompt = None
     rec.state, rec.attempt = TaskState.PLANNED, ev["attempt"]
     rec.unique_id = rec.error = rec.trace_id = rec.submitted_at = rec.finished_at = None
     rec.urls, rec.files, rec.image_errors = [], {}, {}
+
+
+DECISIONS = ("keep", "reject")
+
+
+def _decision(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    d = ev["d"] if ev["d"] in DECISIONS else None
+    if ev.get("attempt", rec.attempt) == rec.attempt:
+        rec.decision = d
+        rec.reroll_prompt = (ev.get("prompt") or None) if d == "reject" else None
+        return
+    for n, old in enumerate(rec.earlier):  # a page still showing an earlier attempt
+        if old.attempt == ev["attempt"]:
+            rec.earlier[n] = replace(old, decision=d)
 
 
 TaskHandler = Callable[[TaskRecord, dict[str, Any], Replay], None]
@@ -144,6 +179,7 @@ TASK_EVENTS: dict[str, TaskHandler] = {
     "image_failed": _image_failed,
     "failed": _failed,
     "retry": _retry,
+    "decision": _decision,
 }
 PROGRESS_EVENTS = {"submitted", "adopted", "finished", "downloaded", "rejected"}
 
@@ -163,6 +199,8 @@ def apply(r: Replay, ev: dict[str, Any]) -> None:
         r.records.pop(ev["key"], None)
     elif kind == "uploaded":
         r.uploads[ev["sha256"]] = (ev["url"], ev["t"])
+    elif kind == "localref":
+        r.ref_names[ev["sha256"]] = (ev["name"], ev.get("copy", ""))
     elif kind == "run":
         r.runs.append(ev)
     elif kind == "header" and ev.get("v", 1) > FORMAT_VERSION:
@@ -181,9 +219,15 @@ def note(r: Replay, ev: dict[str, Any]) -> None:
 
 
 def replay_lines(
-    lines: Iterable[bytes], name: str, start: Replay | None = None, first_line: int = 1
+    lines: Iterable[bytes],
+    name: str,
+    start: Replay | None = None,
+    first_line: int = 1,
+    touched: set[str] | None = None,
 ) -> Replay:
-    """Fold `lines` into `start` (a checkpoint's state) or into an empty Replay."""
+    """Fold `lines` into `start` (a checkpoint's state, or what a follower of a
+    growing ledger has so far) or into an empty Replay; `touched` collects the
+    keys of the tasks they changed."""
     r = Replay() if start is None else start
     for lineno, line in enumerate(lines, first_line):
         if not line.strip():
@@ -191,6 +235,8 @@ def replay_lines(
         try:
             ev = orjson.loads(line)
             apply(r, ev)
+            if touched is not None and "key" in ev:
+                touched.add(ev["key"])
         except LedgerVersionError as exc:
             raise LedgerVersionError(f"{name}: {exc}; nothing was done") from None
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
