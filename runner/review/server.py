@@ -16,7 +16,8 @@ run directory.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -55,6 +56,10 @@ class ReviewApp:
         self.index.sync()
         self.port = 0
         self._assets = {name: _asset(name) for name in ASSETS}
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/"
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[guard(lambda: self.port, self.token)])
@@ -151,20 +156,25 @@ class ReviewApp:
         return web.FileResponse(path)
 
 
+@asynccontextmanager
+async def running(run_dir: Path, port: int = 0) -> AsyncIterator[ReviewApp]:
+    """The page served on 127.0.0.1 (port 0: a free one) while the block runs."""
+    review = ReviewApp(run_dir)
+    runner = web.AppRunner(review.app(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, LOOPBACK, port).start()
+        review.port = int(runner.addresses[0][1])
+        yield review
+    finally:
+        await runner.cleanup()
+
+
 async def serve(
     run_dir: Path, port: int = 0, on_ready: Callable[[str], None] = lambda url: None
 ) -> None:
     """Serve until cancelled (Ctrl-C). `on_ready` gets the page's URL."""
-    review = ReviewApp(run_dir)
-    runner = web.AppRunner(review.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, LOOPBACK, port)
-    await site.start()
-    review.port = int(runner.addresses[0][1])
-    url = f"http://{LOOPBACK}:{review.port}/"
-    log.info("review page for %s: %s (Ctrl-C to stop)", run_dir, url)
-    on_ready(url)
-    try:
+    async with running(run_dir, port) as review:
+        log.info("review page for %s: %s (Ctrl-C to stop)", run_dir, review.url)
+        on_ready(review.url)
         await anyio.sleep_forever()
-    finally:
-        await runner.cleanup()
