@@ -85,6 +85,11 @@ class Page:
                 **(text if kind == "keyDown" else {}),
             )
 
+    async def press_in(self, selector: str, text: str) -> None:
+        """Focus a field and type into it."""
+        await self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
+        await self.type_text(text)
+
     async def type_text(self, text: str) -> None:
         await self.call("Input.insertText", text=text)
 

@@ -1,119 +1,33 @@
-"""The gallery as a person sees it, in headless Chromium: tasks, images, filters."""
+"""The gallery as a person sees it, in headless Chromium: failed first, pages, search, filters."""
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
 
-import aiohttp
-import anyio
 import pytest
 
+from runner.bench.synthetic_run import build
+from runner.commands.inspect import report
+from runner.report import gallery
+
+from .cdp import needs_chromium, open_browser
 from .conftest import Harness
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Debian's chromium is not installed (.ci/run installs it); the gallery is unchecked",
-)
-
-CHECK = """
-(async () => {
-  const visible = () => [...document.querySelectorAll('article.task')]
-      .filter(a => a.offsetParent !== null).map(a => a.className);
-  const imgs = [...document.images];
-  await Promise.all(imgs.map(i => i.decode().catch(() => null)));
-  const out = {
-    tasks: document.querySelectorAll('article.task').length,
-    images: imgs.length,
-    loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
-    all: visible().length,
-  };
-  document.querySelector('label[for=f-failed]').click();
-  out.failed = visible();
-  document.querySelector('label[for=f-succeeded]').click();
-  out.succeeded = visible().length;
-  document.querySelector('label[for=f-all]').click();
-  out.back = visible().length;
-  out.text = document.body.innerText;
-  return out;
-})()
-"""
+CARDS = "[...document.querySelectorAll('#grid article.task')]"
+NAMES = f"{CARDS}.map(a => a.querySelector('b').textContent)"
+SHOWN = "document.body.dataset.shown"
 
 
-async def evaluate_in_chromium(page: Path, tmp: Path, script: str) -> Any:
-    assert CHROMIUM is not None
-    args = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp / 'profile'}",
-        "--remote-debugging-port=0",
-        "--allow-file-access-from-files",
-        "about:blank",
-    ]
-    proc = await anyio.open_process(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        said = b""
-        with anyio.fail_after(30):
-            assert proc.stderr is not None
-            while not (m := re.search(rb"ws://127\.0\.0\.1:(\d+)/", said)):
-                said += await proc.stderr.receive()
-        port = int(m.group(1))
-        async with aiohttp.ClientSession() as s:
-            with anyio.fail_after(30):
-                while True:  # the page target appears once the page has started loading
-                    targets = await (await s.get(f"http://127.0.0.1:{port}/json/list")).json()
-                    pages = [t for t in targets if t.get("type") == "page"]
-                    if pages:
-                        break
-                    await anyio.sleep(0.1)
-                async with s.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                    ids = iter(range(1, 10_000))
-
-                    async def call(method: str, **params: Any) -> Any:
-                        wanted = next(ids)
-                        await ws.send_json({"id": wanted, "method": method, "params": params})
-                        async for msg in ws:
-                            data = json.loads(msg.data)
-                            if data.get("id") == wanted:
-                                assert "exceptionDetails" not in data.get("result", {}), data
-                                return data.get("result")
-                        raise AssertionError("the browser closed the connection")
-
-                    await call("Page.navigate", url=page.as_uri())
-                    ready = (
-                        f"location.href === {json.dumps(page.as_uri())} && "
-                        "document.readyState === 'complete'"
-                    )
-                    # The browser is another process: asking again is the only way to know.
-                    for _ in range(600):
-                        answer = await call(
-                            "Runtime.evaluate", expression=ready, returnByValue=True
-                        )
-                        if answer["result"]["value"]:
-                            break
-                        await anyio.sleep(0.05)
-                    result = await call(
-                        "Runtime.evaluate", expression=script, awaitPromise=True, returnByValue=True
-                    )
-                    return result["result"]["value"]
-    finally:
-        proc.kill()
-        await proc.aclose()
+async def _set(page: object, field: str, value: str) -> None:
+    await page.evaluate(  # type: ignore[attr-defined]
+        f"(() => {{ const c = document.querySelector('#filters').elements['{field}'];"
+        f"c.value = '{value}'; c.dispatchEvent(new Event('input', {{bubbles: true}})) }})()"
+    )
 
 
-async def test_the_gallery_shows_every_task_its_images_and_filters(harness: Harness) -> None:
+@needs_chromium
+async def test_the_gallery_shows_failed_first_and_searches_prompts(harness: Harness) -> None:
     word = harness.sim.config.reject_word
     manifest = harness.manifest(f"""
         tasks:
@@ -122,12 +36,57 @@ async def test_the_gallery_shows_every_task_its_images_and_filters(harness: Harn
           - "poster {word}"
     """)
     assert await harness.run(manifest) == 1
+    html = (harness.out / "index.html").read_text()
+    assert html.count("<article") == 3  # the first page is there without scripts
+    assert "a &lt;b&gt;bold&lt;/b&gt; harbour" in html
 
-    seen = await evaluate_in_chromium(harness.out / "index.html", harness.tmp, CHECK)
+    async with open_browser(harness.tmp) as page:
+        await page.goto((harness.out / "index.html").as_uri())
+        await page.wait_for(SHOWN)
+        assert (
+            await page.wait_for(
+                "[...document.images].every(i => i.complete && i.naturalWidth > 0) && "
+                "document.images.length"
+            )
+            == 3
+        )  # relative paths, all on disk
+        first = await page.evaluate(f"{CARDS}[0].className + ' ' + {CARDS}[0].innerText")
+        assert first.startswith("task failed") and "moderation" in first
+        text = await page.evaluate("document.body.innerText")
+        assert "a <b>bold</b> harbour" in text  # shown as text, not markup
 
-    assert seen["tasks"] == 3 and seen["all"] == 3
-    assert seen["images"] == 3 and seen["loaded"] == 3  # relative paths, all on disk
-    assert seen["failed"] == ["task failed"]
-    assert seen["succeeded"] == 2 and seen["back"] == 3
-    assert "a <b>bold</b> harbour" in seen["text"]  # shown as text, not markup
-    assert "moderation" in seen["text"]  # the failure's reason is on the page
+        await page.press_in("input[name=q]", "HARBOUR")
+        await page.wait_for(f"{CARDS}.length === 1")
+        assert await page.evaluate(NAMES) == ["harbour"]
+        await _set(page, "q", "")
+        await _set(page, "status", "succeeded")
+        await page.wait_for(f"{CARDS}.length === 2")
+        await _set(page, "status", "")
+        await _set(page, "sort", "order")
+        await page.wait_for(f"{CARDS}.length === 3 && {NAMES}[0] === 'harbour'")
+        assert "poster" in await page.evaluate(f"{CARDS}[2].innerText")
+
+
+@needs_chromium
+async def test_a_large_run_opens_on_its_first_page_and_pages_through_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gallery, "CHUNK", 70)  # pages of 100 straddle chunk files
+    run_dir = build(tmp_path / "big", 450, files=False)
+    report(run_dir)
+    assert len(list((run_dir / "gallery").glob("chunk-*.js"))) == 7
+    async with open_browser(tmp_path) as page:
+        await page.goto((run_dir / "index.html").as_uri())
+        await page.wait_for(SHOWN)
+        info = await page.evaluate("document.querySelector('#pageinfo').textContent")
+        assert re.match(r"1–100 of 450 · page 1 of 5", info)
+        loaded = "[...document.scripts].filter(s => s.src.includes('chunk-')).length"
+        assert await page.evaluate(loaded) == 2  # not the whole run
+        await page.evaluate("document.querySelector('#next').click()")
+        await page.wait_for(f"{NAMES}.length === 100 && {NAMES}[0] !== 'task-7'")
+        assert await page.evaluate(loaded) == 3
+        await _set(page, "model", "doubao-seedream-4.5")
+        await page.wait_for("/of 225 /.test(document.querySelector('#pageinfo').textContent)")
+        await _set(page, "q", "task-44")
+        await page.wait_for(f"{CARDS}.length === 5")  # task-441, 443 ... 449: the odd ones
+        assert await page.evaluate(loaded) == 7

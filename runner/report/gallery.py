@@ -1,95 +1,150 @@
-"""index.html: one self-contained page to look at a run.
+"""index.html: the run's gallery, openable from a file share, quick at 100,000 tasks.
 
-No network: inline CSS, relative image paths, reference images shown as links
-(not loaded). The status filter is CSS only (radio buttons), so it works with
-scripts off. Every manifest-derived string is escaped.
+The page itself is small: totals, filter controls, and the first page of tasks
+as plain HTML (what a reader without scripts sees). The tasks live beside it
+in `gallery/chunk-NNNNN.js`, CHUNK tasks a file, failed ones first; an inline
+script loads the chunk a page needs (script tags work from file://, fetch does
+not), and all of them only when a filter or another order asks for it.
+Nothing is fetched from the network, and every run-derived string is escaped
+(here) or set as text (in the script).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from html import escape
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
-STATUSES = ("succeeded", "failed", "pending")
-CSS = (
-    "*{box-sizing:border-box}"
-    "body{font:15px/1.45 system-ui,sans-serif;margin:0;padding:16px;background:#f6f6f4;color:#222}"
-    "h1{font-size:1.3em;margin:0 0 4px}.totals{color:#555;margin:0 0 12px}"
-    ".filters{display:flex;gap:8px;flex-wrap:wrap;margin-bottom:14px}"
-    ".filters label{padding:4px 12px;border:1px solid #aaa;border-radius:16px;cursor:pointer;"
-    "background:#fff}"
-    "input[name=f]{position:absolute;opacity:0}"
-    ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:14px}"
-    ".task{background:#fff;border-radius:8px;padding:10px;box-shadow:0 1px 3px #0002;"
-    "overflow-wrap:anywhere}"
-    ".task.failed{border-left:4px solid #c33}.task.pending{border-left:4px solid #d90}"
-    ".thumbs{display:flex;gap:6px;flex-wrap:wrap}.thumbs a{flex:1 1 45%}"
-    ".thumbs img{max-width:100%;max-height:220px;border-radius:4px;background:#eee}"
-    ".status{font-weight:600;text-transform:uppercase;font-size:.75em;letter-spacing:.05em}"
-    ".succeeded .status{color:#275}.failed .status{color:#c33}.pending .status{color:#b70}"
-    ".prompt{margin:6px 0}.params{color:#666;font-size:.85em}.error{color:#c33;font-size:.9em}"
-    ".refs{font-size:.8em}"
-    # The filter: a checked radio highlights its label and hides the other statuses.
-    + "".join(
-        f"#f-{s}:checked~.filters label[for=f-{s}]{{background:#222;color:#fff}}"
-        for s in ("all", *STATUSES)
-    )
-    + "".join(f"#f-{s}:checked~.grid .task:not(.{s}){{display:none}}" for s in STATUSES)
-)
+import orjson
+
+from runner.records import TaskRecord
+from runner.report.gallery_cards import card_html
+from runner.rundir.files import commit_file
+
+PAGE = 100
+CHUNK = 2000
+RANK = {"failed": 0, "pending": 1, "succeeded": 2}
+ItemOf = Callable[[TaskRecord], dict[str, Any]]
 
 
-def _task(item: dict[str, Any]) -> str:
-    status = item["status"]
-    params = item.get("parameters", {})
-    thumbs = "".join(
-        f'<a href="{escape(f)}"><img src="{escape(f)}" loading="lazy" '
-        f'alt="image {i + 1} of task {escape(item["key"])}"></a>'
-        for i, f in enumerate(item.get("files", []))
-    )
-    refs = "".join(
-        f'<li><a href="{escape(u)}" rel="noreferrer">{escape(u[:80])}</a></li>'
-        for u in params.get("ref_images", [])
-        if u.lower().startswith(("http://", "https://"))
-    )
-    shown = ", ".join(
-        f"{k} {escape(str(v))}" for k, v in params.items() if k not in ("ref_images",)
-    )
-    error = f'<div class="error">{escape(item["error"])}</div>' if item.get("error") else ""
-    trace = f" · trace {escape(item['trace_id'])}" if item.get("trace_id") else ""
-    title = escape(item.get("name") or item["key"])
-    return (
-        f'<article class="task {status}" data-key="{escape(item["key"])}">'
-        f'<div><span class="status">{status}</span> <b>{title}</b></div>'
-        f'<div class="thumbs">{thumbs}</div>'
-        f'<p class="prompt">{escape(item["prompt"])}</p>'
-        f'<div class="params">{shown}{trace}</div>{error}'
-        f"{'<ul class=refs>' + refs + '</ul>' if refs else ''}</article>"
-    )
+def _asset(name: str) -> str:
+    return resources.files("runner.report").joinpath("assets", name).read_text("utf-8")
 
 
-def gallery_parts(head: dict[str, Any], items: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """The page in pieces, one per task, so a 100,000-task run is never held whole."""
+def gallery_order(
+    records: Sequence[TaskRecord], status_of: Callable[[TaskRecord], str]
+) -> list[int]:
+    """Failed first, then pending, then succeeded; the manifest's order within each."""
+    return sorted(range(len(records)), key=lambda i: RANK[status_of(records[i])])
+
+
+def write_chunks(folder: Path, items: Iterator[dict[str, Any]]) -> int:
+    """Write the items in chunk files; returns how many; stale chunks are removed."""
+    folder.mkdir(exist_ok=True)
+    count, batch = 0, list[dict[str, Any]]()
+
+    def flush() -> None:
+        nonlocal count
+        tmp = folder / f".chunk-{count:05d}.js.tmp"
+        tmp.write_bytes(b"galleryChunk(%d,%s);\n" % (count, orjson.dumps(batch)))
+        commit_file(tmp, folder / f"chunk-{count:05d}.js")
+        count += 1
+        batch.clear()
+
+    for item in items:
+        batch.append(item)
+        if len(batch) >= CHUNK:
+            flush()
+    if batch or count == 0:
+        flush()
+    for old in folder.glob("chunk-*.js"):
+        if int(old.stem.removeprefix("chunk-")) >= count:
+            old.unlink()
+    return count
+
+
+def write_gallery(
+    run_dir: Path,
+    head: dict[str, Any],
+    records: Sequence[TaskRecord],
+    item_of: ItemOf,
+    status_of: Callable[[TaskRecord], str],
+) -> None:
+    order = gallery_order(records, status_of)
+    version = str(head.get("generated_at", ""))
+
+    def items() -> Iterator[dict[str, Any]]:
+        for i in order:
+            item = item_of(records[i])
+            item["n"] = i
+            yield item
+
+    chunks = write_chunks(run_dir / "gallery", items())
+    first = [item_of(records[i]) for i in order[:PAGE]]
+    facets = {"model": sorted(Counter(r.spec.request.model_code for r in records))}
+    meta = {"chunks": chunks, "chunk": CHUNK, "page": PAGE, "total": len(records), "v": version}
+    tmp = run_dir / ".index.html.tmp"
+    with tmp.open("w", encoding="utf-8") as out:
+        for part in gallery_parts(head, first, facets, meta):
+            out.write(part)
+    commit_file(tmp, run_dir / "index.html")
+
+
+def _options(name: str, label: str, values: list[str]) -> str:
+    opts = "".join(f'<option value="{escape(v)}">{escape(v)}</option>' for v in values)
+    first = f'<option value="">{label}</option>'
+    return f'<select name="{name}" aria-label="{label}">{first}{opts}</select>'
+
+
+def gallery_parts(
+    head: dict[str, Any],
+    first: list[dict[str, Any]],
+    facets: dict[str, list[str]],
+    meta: dict[str, Any],
+) -> Iterator[str]:
     tasks, images = head["tasks"], head["images"]
-    counts = {k: tasks[k] for k in STATUSES}
-    filters = "".join(
-        f'<label for="f-{k}">{k} ({n})</label>'
-        for k, n in [("all", tasks["total"]), *counts.items()]
+    decisions = head.get("decisions", {})
+    kept = (
+        f" · kept {decisions.get('keep', 0)}, rejected {decisions.get('reject', 0)}"
+        if decisions
+        else ""
     )
-    radios = "".join(
-        f'<input type="radio" name="f" id="f-{k}"{" checked" if k == "all" else ""}>'
-        for k in ("all", *STATUSES)
+    more = (
+        f'<p class="more">showing the first {len(first)} of {tasks["total"]} tasks (failed first);'
+        " the pages, search and filters need scripts enabled</p>"
+        if tasks["total"] > len(first)
+        else ""
     )
+    # JSON in a script element: escape "<" so no value can close the element.
+    meta_js = orjson.dumps(meta).decode().replace("<", "\\u003c")
     yield (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f"<title>{escape(head['name'])} · seedream-batch</title><style>{CSS}</style></head>"
-        f"<body><h1>{escape(head['name'])}</h1>"
+        f"<title>{escape(head['name'])} · seedream-batch</title>"
+        f"<style>{_asset('gallery.css')}</style></head>"
+        f"<body><header><h1>{escape(head['name'])}</h1>"
         f'<p class="totals">{tasks["total"]} tasks: {tasks["succeeded"]} succeeded, '
         f"{tasks['failed']} failed, {tasks['pending']} pending · "
-        f"{images['downloaded']} of {images['expected']} images · {head['generated_at']}</p>"
-        f'{radios}<nav class="filters">{filters}</nav><main class="grid">'
+        f"{images['downloaded']} of {images['expected']} images{kept} · {head['generated_at']}</p>"
+        '<form id="filters" hidden onsubmit="return false">'
+        '<input type="search" name="q" placeholder="search prompts and names" '
+        'aria-label="search prompts and names">'
+        + _options("status", "every state", ["failed", "pending", "succeeded"])
+        + _options("decision", "any decision", ["keep", "reject", "none"])
+        + _options("model", "every model", facets["model"])
+        + _options("kind", "images and videos", ["image", "video"])
+        + '<select name="sort" aria-label="order"><option value="">failed first</option>'
+        '<option value="order">manifest order</option></select>'
+        '</form><nav id="pager" hidden><button type="button" id="prev">‹ previous</button>'
+        ' <span id="pageinfo"></span> <button type="button" id="next">next ›</button></nav>'
+        '</header><main id="grid" class="grid">'
     )
-    for item in items:
-        yield _task(item)
-    yield "</main></body></html>"
+    for item in first:
+        yield card_html(item)
+    yield (
+        f"</main>{more}<script>const GALLERY = {meta_js};</script>"
+        f"<script>{_asset('gallery.js')}</script></body></html>"
+    )

@@ -12,7 +12,7 @@ import orjson
 
 from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from runner.records import TaskRecord, TaskState
-from runner.report.gallery import gallery_parts
+from runner.report.gallery import write_gallery
 from runner.rundir.files import commit_file, writing
 from runner.rundir.replay import Replay
 
@@ -34,8 +34,15 @@ def exit_code(records: Iterable[TaskRecord]) -> int:
     return EXIT_OK
 
 
-def item_of(rec: TaskRecord) -> dict[str, Any]:
+def item_of(rec: TaskRecord, references: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One task of summary.json (and of the gallery's data).
+
+    `references` (summary's top-level `references`) names local reference
+    images: `parameters.ref_images` keeps `local:<sha256>`, `refs` adds the file
+    name the user wrote and the thumbnail copied into the run directory.
+    """
     req = rec.spec.request
+    known = references or {}
     return {
         "key": rec.key,
         "name": rec.spec.name,
@@ -49,7 +56,41 @@ def item_of(rec: TaskRecord) -> dict[str, Any]:
         "attempt": rec.attempt,
         "parameters": {k: v for k, v in req.to_json().items() if k != "prompt"},
         "source": rec.spec.source,
+        "model_code": req.model_code,
+        "kind": kind_of(rec),
+        "decision": rec.decision,
+        "reroll_prompt": rec.reroll_prompt,
+        "refs": [{"ref": r, **known.get(r, {})} for r in req.ref_images],
+        "attempts": [
+            {
+                "attempt": a.attempt,
+                "prompt": a.prompt,
+                "unique_id": a.unique_id,
+                "files": [f.path for f in a.files],
+                "decision": a.decision,
+                "error": a.error,
+            }
+            for a in rec.earlier
+        ],
     }
+
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
+
+
+def kind_of(rec: TaskRecord) -> str:
+    """image or video: the request's own kind once it carries one, else from files or model."""
+    kind = getattr(rec.spec.request, "kind", None)
+    if isinstance(kind, str) and kind:
+        return kind
+    if any(f.path.lower().endswith(VIDEO_SUFFIXES) for f in rec.files.values()):
+        return "video"
+    return "video" if "seedance" in rec.spec.request.model_code.lower() else "image"
+
+
+def decision_counts(records: Iterable[TaskRecord]) -> dict[str, int]:
+    counts = Counter(r.decision or "none" for r in records)
+    return {"keep": counts["keep"], "reject": counts["reject"], "none": counts["none"]}
 
 
 def build_summary(
@@ -78,6 +119,11 @@ def build_summary(
             "downloaded": sum(len(r.files) for r in records),
         },
         "in_doubt": {"adopted": replay.adopted, "resubmitted": replay.resubmitted},
+        "decisions": decision_counts(records),
+        "references": {
+            f"local:{sha}": {"name": name, "thumb": copy}
+            for sha, (name, copy) in replay.ref_names.items()
+        },
         "stopped": stopped,
         "budget_reached": budget_reached,
         "api": api or {},
@@ -92,11 +138,10 @@ def write_reports(run_dir: Path, head: dict[str, Any], records: list[TaskRecord]
         fh.write(top[:-2] + b',\n  "items": [')  # reopen the object to append the items
         for i, rec in enumerate(records):
             fh.write(b"\n    " if i == 0 else b",\n    ")
-            fh.write(orjson.dumps(item_of(rec)))
+            fh.write(orjson.dumps(item_of(rec, head.get("references"))))
         fh.write(b"\n  ]\n}\n")
     commit_file(summary_tmp, run_dir / "summary.json")
-    gallery_tmp = run_dir / ".index.html.tmp"
-    with writing(run_dir / "index.html"), gallery_tmp.open("w", encoding="utf-8") as out:
-        for part in gallery_parts(head, (item_of(rec) for rec in records)):
-            out.write(part)
-    commit_file(gallery_tmp, run_dir / "index.html")
+    with writing(run_dir / "index.html"):
+        write_gallery(
+            run_dir, head, records, lambda rec: item_of(rec, head.get("references")), item_status
+        )

@@ -14,23 +14,13 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from runner.records import TaskRecord
-from runner.report.summary import item_status
+from runner.report.summary import VIDEO_SUFFIXES, item_status, kind_of
 from runner.review.follow import LedgerFollower
 
 STATUSES = ("succeeded", "failed", "pending")
 DECISIONS = ("keep", "reject", "none")
 SORTS = ("order", "failed")
 MAX_LIMIT = 500
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
-
-
-def kind_of(rec: TaskRecord) -> str:
-    kind = getattr(rec.spec.request, "kind", None)  # the model table's, once a run records it
-    if isinstance(kind, str) and kind:
-        return kind
-    if any(f.path.lower().endswith(VIDEO_SUFFIXES) for f in rec.files.values()):
-        return "video"
-    return "video" if "seedance" in rec.spec.request.model_code.lower() else "image"
 
 
 def parents_of(rec: TaskRecord) -> list[str]:

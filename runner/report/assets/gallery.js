@@ -1,0 +1,133 @@
+// The gallery's pages and filters. GALLERY (set just before) says how the data is chunked.
+// Chunks are scripts beside this page (gallery/chunk-NNNNN.js calling galleryChunk), loaded
+// only when a page or a filter needs them. Run-derived strings are set as text, never markup.
+"use strict";
+(() => {
+  const G = GALLERY;
+  const chunks = new Array(G.chunks);
+  const waiting = {};
+  const form = document.getElementById("filters");
+  const grid = document.getElementById("grid");
+  const state = { page: 0, list: null, busy: 0 };
+  window.gallery = state;
+
+  window.galleryChunk = (n, items) => {
+    chunks[n] = items;
+    (waiting[n] || []).forEach((f) => f());
+  };
+  function chunk(n) {
+    if (chunks[n]) return Promise.resolve(chunks[n]);
+    return new Promise((resolve, reject) => {
+      const first = !waiting[n];
+      (waiting[n] = waiting[n] || []).push(() => resolve(chunks[n]));
+      if (!first) return;
+      const s = document.createElement("script");
+      s.src = `gallery/chunk-${String(n).padStart(5, "0")}.js?v=${encodeURIComponent(G.v)}`;
+      s.onerror = () => reject(new Error("missing " + s.src));
+      document.head.append(s);
+    });
+  }
+  const all = () => Promise.all([...Array(G.chunks).keys()].map(chunk)).then((cs) => cs.flat());
+
+  function el(tag, attrs, ...kids) {
+    const n = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "text") n.textContent = v; else n.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of kids) if (c) n.append(c);
+    return n;
+  }
+  const isVideo = (f) => /\.(mp4|webm|mov)$/i.test(f);
+  function media(f, alt) {
+    if (isVideo(f)) return el("video", { controls: true, preload: "metadata", src: f });
+    return el("a", { href: f }, el("img", { src: f, loading: "lazy", alt }));
+  }
+  function card(it) {
+    const p = it.parameters || {};
+    const shown = Object.entries(p).filter(([k]) => k !== "ref_images" && k !== "model_code")
+      .map(([k, v]) => `${k} ${v}`).join(" · ");
+    const ids = [["unique_id", "unique_id"], ["trace_id", "trace"], ["key", "key"]]
+      .filter(([k]) => it[k]).map(([k, l]) => `${l} ${it[k]}`).join(" · ");
+    const refs = (it.refs || []).map((r) => r.thumb
+      ? el("figure", {}, el("img", { src: r.thumb, loading: "lazy", alt: "" }), el("figcaption", { text: r.name || r.ref }))
+      : /^https?:\/\//i.test(r.ref) ? el("a", { href: r.ref, rel: "noreferrer", text: r.ref.slice(0, 80) })
+      : el("span", { text: r.name || r.ref }));
+    const earlier = (it.attempts || []).map((a) => el("div", { class: "earlier" },
+      `attempt ${a.attempt} (${a.decision || "undecided"}): `, ...(a.files || []).map((f) => media(f, ""))));
+    return el("article", { class: `task ${it.status} ${it.decision || ""}`, "data-key": it.key },
+      el("div", { class: "head" }, el("b", { text: it.name || it.key }),
+        it.status !== "succeeded" ? el("span", { class: "badge " + it.status, text: it.status }) : null,
+        it.decision ? el("span", { class: "badge " + it.decision, text: it.decision }) : null),
+      el("div", { class: "thumbs" }, ...(it.files || []).map((f, i) => media(f, `image ${i + 1} of ${it.name || it.key}`))),
+      el("p", { class: "prompt", text: it.prompt }),
+      it.error ? el("p", { class: "error", text: it.error }) : null,
+      refs.length ? el("div", { class: "refs" }, ...refs) : null,
+      el("details", {}, el("summary", { text: p.model_code || "" }), el("div", { class: "params", text: shown }),
+        el("div", { class: "ids", text: ids }), ...earlier));
+  }
+
+  function filters() {
+    const f = Object.fromEntries(new FormData(form));
+    f.words = (f.q || "").toLowerCase().split(/\s+/).filter(Boolean);
+    return f;
+  }
+  function matches(f, it) {
+    if (f.status && it.status !== f.status) return false;
+    if (f.decision && (it.decision || "none") !== f.decision) return false;
+    if (f.model && (it.model_code || (it.parameters || {}).model_code) !== f.model) return false;
+    if (f.kind && (it.kind || "image") !== f.kind) return false;
+    if (f.words.length) {
+      const text = `${it.name}\n${it.prompt}\n${it.key}`.toLowerCase();
+      if (!f.words.every((w) => text.includes(w))) return false;
+    }
+    return true;
+  }
+
+  async function show(page) {
+    const mine = ++state.busy;
+    const f = filters();
+    const plain = !f.words.length && !f.status && !f.decision && !f.model && !f.kind && !f.sort;
+    let items, total;
+    if (plain) {
+      state.list = null;
+      total = G.total;
+      const from = page * G.page, to = Math.min(total, from + G.page);
+      const need = [];
+      for (let c = Math.floor(from / G.chunk); c <= Math.floor(Math.max(from, to - 1) / G.chunk) && c < G.chunks; c++) need.push(c);
+      const got = (await Promise.all(need.map(chunk))).flat();
+      const base = need.length ? need[0] * G.chunk : 0;
+      items = got.slice(from - base, to - base);
+    } else {
+      if (!state.list || state.list.key !== JSON.stringify(f)) {
+        document.getElementById("pageinfo").textContent = "searching…";
+        const every = await all();
+        const list = every.filter((it) => matches(f, it));
+        if (f.sort === "order") list.sort((a, b) => a.n - b.n);
+        state.list = { key: JSON.stringify(f), items: list };
+      }
+      total = state.list.items.length;
+      items = state.list.items.slice(page * G.page, page * G.page + G.page);
+    }
+    if (mine !== state.busy) return;
+    state.page = page;
+    state.total = total;
+    grid.replaceChildren(...items.map(card));
+    const pages = Math.max(1, Math.ceil(total / G.page));
+    document.getElementById("pageinfo").textContent =
+      `${total ? page * G.page + 1 : 0}–${page * G.page + items.length} of ${total} · page ${page + 1} of ${pages}`;
+    document.body.dataset.shown = String(mine);
+  }
+
+  form.hidden = false;
+  document.getElementById("pager").hidden = false;
+  const more = document.querySelector(".more");
+  if (more) more.remove();
+  let timer = 0;
+  form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => show(0), 120); });
+  document.getElementById("prev").addEventListener("click", () => state.page > 0 && show(state.page - 1));
+  document.getElementById("next").addEventListener("click", () =>
+    (state.page + 1) * G.page < state.total && show(state.page + 1));
+  state.total = G.total;
+  show(0);
+})();
