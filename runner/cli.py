@@ -13,7 +13,18 @@ from collections.abc import Callable
 
 from runner import logsetup
 from runner.cli_args import build_parser
-from runner.commands import models, plan, report, run, simulate, status, validate
+from runner.commands import (
+    export,
+    models,
+    origin,
+    plan,
+    report,
+    review,
+    run,
+    simulate,
+    status,
+    validate,
+)
 from runner.errors import (
     EXIT_LOCKED,
     EXIT_STOPPED,
@@ -32,6 +43,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "report": report.main,
     "simulate": simulate.main,
     "models": models.main,
+    "review": review.main,
+    "export": export.main,
+    "origin": origin.main,
 }
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 

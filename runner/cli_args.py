@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from runner import __version__
 from runner.manifest.limits import MAX_PROMPT_CHARS, MAX_TASKS
@@ -45,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("manifest", type=Path)
     pl.add_argument("--out", type=Path, help="run directory to compare with")
     pl.add_argument("--json", action="store_true")
+    pl.add_argument(
+        "--reroll-rejected",
+        action="store_true",
+        help="show what `run --reroll-rejected` would resubmit (state `reroll`, its prompt)",
+    )
     _limit_flags(pl)
 
     s = sub.add_parser("status", help="counts by state, failures, files of a run directory")
@@ -58,7 +64,54 @@ def build_parser() -> argparse.ArgumentParser:
     _simulate_flags(
         sub.add_parser("simulate", help="serve the bundled API simulator until stopped")
     )
+    _review_commands(sub)
     return p
+
+
+def _review_commands(sub: Any) -> None:
+    """review, export, origin: what a person does with a finished run."""
+    rv = sub.add_parser(
+        "review",
+        help="a local page (127.0.0.1 only) to keep, reject, and edit prompts for a reroll",
+        description="Serve a review page of RUN_DIR on 127.0.0.1 until Ctrl-C. Works while "
+        "a run is going. Keys: arrows move, k keep, x reject, u undo, e edit the prompt "
+        "for `run --reroll-rejected`.",
+    )
+    rv.add_argument("run_dir", type=Path)
+    rv.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    rv.add_argument("--open", action="store_true", help="open the page in the default browser")
+
+    ex = sub.add_parser("export", help="copy a run's files with metadata.csv and metadata.jsonl")
+    ex.add_argument("run_dir", type=Path)
+    ex.add_argument("--to", type=Path, required=True, metavar="DIR", help="destination folder")
+    ex.add_argument(
+        "--only",
+        choices=("kept", "succeeded", "all"),
+        default="kept",
+        help="kept: files kept in review (default); succeeded: every finished task's "
+        "current files; all: every file on record, earlier attempts included",
+    )
+    ex.add_argument(
+        "--link", action="store_true", help="hard-link instead of copying (same file system)"
+    )
+
+    og = sub.add_parser(
+        "origin",
+        help="which run, task and prompt made a file (by content hash)",
+        description="Find, by the sha256 of its bytes, which run, task, attempt and prompt "
+        "made each FILE, even after it was renamed or moved. Searches the run directories "
+        "under outputs/ (of the current folder) unless --runs is given.",
+    )
+    og.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    og.add_argument(
+        "--runs",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="a run directory, or a folder of them, to search (repeatable; default outputs/)",
+    )
+    og.add_argument("--json", action="store_true", help="print the answers as JSON")
+    og.set_defaults(default_runs=Path("outputs"))
 
 
 def _seconds(p: argparse.ArgumentParser, flag: str, default: float, text: str | None) -> None:
@@ -86,6 +139,12 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
         "--retry-failed",
         action="store_true",
         help="resubmit tasks that ended in Error, as new attempts",
+    )
+    r.add_argument(
+        "--reroll-rejected",
+        action="store_true",
+        help="resubmit the tasks rejected in `review`, as new attempts (with the edited "
+        "prompt where one was given); earlier attempts and their files are kept",
     )
     r.add_argument(
         "--simulate",

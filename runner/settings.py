@@ -39,6 +39,7 @@ class RunOptions:
     download_attempts: int = 4  # per image, each after a re-query for fresh URLs
     max_download_bytes: int = 64 * 1024 * 1024
     retry_failed: bool = False
+    reroll_rejected: bool = False  # resubmit what review rejected, as new attempts
     max_submit_attempts: int = 8
     file_calls_per_min: float = 30.0  # the vendor's limit on the upload endpoints
     checkpoint_events: int = 50_000  # ledger events between two checkpoints
@@ -81,6 +82,7 @@ def request_from(args: argparse.Namespace) -> RunRequest:
         timeout_s=args.timeout,
         give_up_after_s=parse_duration_s(args.give_up_after) or None,
         retry_failed=args.retry_failed,
+        reroll_rejected=args.reroll_rejected,
         max_download_bytes=int(args.max_download_mb * 1024 * 1024),
     )
     return RunRequest(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import orjson
 import pytest
 
 from runner.bench.synthetic_run import build
-from runner.commands.inspect import report
+from runner.commands.report import report
 from runner.report import gallery
+from runner.simulator.images import render_png
 
 from .cdp import needs_chromium, open_browser
 from .conftest import Harness
@@ -90,3 +92,24 @@ async def test_a_large_run_opens_on_its_first_page_and_pages_through_chunks(
         await _set(page, "q", "task-44")
         await page.wait_for(f"{CARDS}.length === 5")  # task-441, 443 ... 449: the odd ones
         assert await page.evaluate(loaded) == 7
+
+
+async def test_local_references_keep_their_file_names_and_show_as_thumbnails(
+    harness: Harness,
+) -> None:
+    (harness.tmp / "refs").mkdir()
+    (harness.tmp / "refs" / "mug.png").write_bytes(render_png("mug", "1:1", 48))
+    manifest = harness.manifest("""
+        tasks:
+          - {prompt: "the mug on a desk", name: desk, ref_images: [refs/mug.png]}
+    """)
+    assert await harness.run(manifest) == 0
+    summary = orjson.loads((harness.out / "summary.json").read_bytes())
+    [item] = summary["items"]
+    [ref] = item["refs"]
+    assert ref["ref"].startswith("local:") and ref["ref"] in item["parameters"]["ref_images"]
+    assert ref["name"] == "refs/mug.png"
+    thumb = harness.out / ref["thumb"]
+    assert thumb.read_bytes() == (harness.tmp / "refs" / "mug.png").read_bytes()
+    html = (harness.out / "index.html").read_text()
+    assert f'src="{ref["thumb"]}"' in html and "<figcaption>refs/mug.png</figcaption>" in html

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anyio
 import orjson
 
 from runner.review.server import ReviewApp, running
@@ -179,3 +184,31 @@ async def test_new_results_show_up_while_the_page_is_open(harness: Harness) -> N
             page = await r.json()
         assert page["total"] == 1 and page["items"][0]["name"] == "light"
         assert page["all"] == 5 and page["facets"]["status"]["pending"] == 1
+
+
+async def test_an_acknowledged_decision_survives_kill_9_of_the_server(harness: Harness) -> None:
+    await _finished_run(harness)
+    key = next(r.key for r in harness.ledger().records.values() if r.spec.name == "garden")
+    proc = await anyio.open_process(
+        [sys.executable, "-m", "runner", "review", str(harness.out)], stdout=subprocess.PIPE
+    )
+    try:
+        said = b""
+        with anyio.fail_after(30):
+            assert proc.stdout is not None
+            while not (m := re.search(rb"(http://127\.0\.0\.1:\d+/)", said)):
+                said += await proc.stdout.receive()
+        url = m.group(1).decode()
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url) as r:
+                token = re.search(r'name="review-token" content="([^"]+)"', await r.text())
+            assert token is not None
+            body = {"key": key, "attempt": 1, "decision": "keep"}
+            headers = {"X-Review-Token": token.group(1), "Origin": url.rstrip("/")}
+            async with s.post(url + "api/decisions", json=body, headers=headers) as r:
+                assert r.status == 200
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        await proc.aclose()
+    assert _decisions(harness.out)["garden"] == "keep"

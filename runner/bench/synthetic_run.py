@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -59,7 +60,7 @@ def build(run_dir: Path, tasks: int, *, files: bool = True) -> Path:
             words = " ".join(WORDS[(i * k) % len(WORDS)] for k in (1, 3, 7))
             req = Request(f"a {words} at dusk, no. {i}", model_code=MODELS[i % 2])
             key = task_key(req.fingerprint(), 0)
-            lines = [
+            lines: list[dict[str, Any]] = [
                 {"e": "planned", "key": key, "name": f"task-{i}", "req": req.to_json(), "src": ""},
                 {"e": "submitted", "key": key, "uid": f"uid{i:08d}", "trace": f"tr{i}"},
             ]

@@ -15,6 +15,7 @@ import orjson
 
 from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.tasks import load_tasks
+from runner.pipeline.prepare import new_attempt
 from runner.records import TaskSpec, TaskState
 from runner.report.text import short
 from runner.rundir import ledger
@@ -22,15 +23,26 @@ from runner.rundir.files import default_run_dir
 from runner.settings import limits_from
 
 
-def plan_data(manifest: Path, out: Path | None, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+def plan_data(
+    manifest: Path,
+    out: Path | None,
+    limits: Limits = DEFAULT_LIMITS,
+    reroll_rejected: bool = False,
+) -> dict[str, Any]:
     """Totals, and `tasks`: the rows, made as they are read (a million of them
-    are never held at once)."""
+    are never held at once). With `reroll_rejected`, the rejected tasks that
+    `run --reroll-rejected` would resubmit show as `reroll` with their prompt."""
     loaded = load_tasks(manifest, limits)
     name, specs, budget = loaded.name, loaded.specs, loaded.max_images
     run_dir = out or default_run_dir(name)
     replay = ledger.read(run_dir / "ledger.jsonl")
     states = {key: rec.state.value for key, rec in replay.records.items()}
     uploaded = set(replay.uploads)
+    rerolls = {
+        key: retry
+        for key, rec in replay.records.items()
+        if reroll_rejected and (retry := new_attempt(rec, False, True)) is not None
+    }
     del replay
     names = {
         f"local:{sha}": str(f.path.relative_to(manifest.resolve().parent))
@@ -43,7 +55,10 @@ def plan_data(manifest: Path, out: Path | None, limits: Limits = DEFAULT_LIMITS)
     return {
         "name": name,
         "run_dir": str(run_dir),
-        "tasks": (_plan_row(spec, states.get(spec.key, "new"), names) for spec in specs),
+        "tasks": (
+            _plan_row(spec, states.get(spec.key, "new"), names, rerolls.get(spec.key))
+            for spec in specs
+        ),
         "totals": {
             "tasks": len(specs),
             "images": sum(s.request.number_of_images for s in specs),
@@ -51,14 +66,20 @@ def plan_data(manifest: Path, out: Path | None, limits: Limits = DEFAULT_LIMITS)
             "uploads_done": sum(1 for sha in loaded.files if sha in uploaded),
             "already_done": done,
             "left": len(specs) - done,
+            "rerolls": len(rerolls),
             "max_images": budget,
         },
     }
 
 
-def _plan_row(spec: TaskSpec, state: str, names: dict[str, str]) -> dict[str, Any]:
+def _plan_row(
+    spec: TaskSpec, state: str, names: dict[str, str], reroll: dict[str, Any] | None = None
+) -> dict[str, Any]:
     row = {"key": spec.key, "name": spec.name, "state": state, **spec.request.to_json()}
     row["ref_images"] = [names.get(r, r) for r in spec.request.ref_images]
+    if reroll is not None:  # what `run --reroll-rejected` would send
+        row.update(state="reroll", attempt=reroll["attempt"])
+        row["prompt"] = reroll.get("prompt", row["prompt"])
     return row
 
 
@@ -86,6 +107,8 @@ def plan_lines(data: dict[str, Any]) -> Iterator[str]:
         else ""
     )
     budget = f"; budget {tot['max_images']} images" if tot["max_images"] else ""
+    if tot.get("rerolls"):
+        budget += f"; {tot['rerolls']} rejected task(s) to reroll as new attempts"
     yield (
         f"\n{tot['tasks']} tasks, {tot['images']} images{uploads}{budget}; already done "
         f"{tot['already_done']}, left {tot['left']} (run directory {data['run_dir']})"
@@ -106,7 +129,7 @@ def json_chunks(data: dict[str, Any]) -> Iterator[bytes]:
 
 
 def main(args: argparse.Namespace) -> int:
-    data = plan_data(args.manifest, args.out, limits_from(args))
+    data = plan_data(args.manifest, args.out, limits_from(args), args.reroll_rejected)
     out = sys.stdout
     if args.json:
         out.flush()

@@ -33,6 +33,7 @@ from runner.rundir import checkpoint
 from runner.rundir.files import clean_partials, default_run_dir, writing
 from runner.rundir.ledger import Ledger
 from runner.rundir.lock import RunLock
+from runner.rundir.refcopies import record_local_refs
 from runner.settings import RunRequest, request_from
 
 log = logging.getLogger("runner.run")
@@ -65,7 +66,7 @@ async def run(
         try:
             replay = ledger.open()
             opened = OpenRun(loaded.name, run_dir, ledger, replay, opts, loaded.files)
-            new = _prepare(opened, loaded.specs)
+            new = _prepare(opened, loaded.specs, request.manifest.resolve().parent)
             if not needs_work(replay.records):
                 return _finish(opened, None)
             log.info("run %s: %d tasks (%d new), %s", run_dir, len(replay.records), new, base_url)
@@ -83,9 +84,10 @@ async def run(
         lock.release()
 
 
-def _prepare(run: OpenRun, specs: list[TaskSpec]) -> int:
+def _prepare(run: OpenRun, specs: list[TaskSpec], manifest_dir: Path) -> int:
     """Bring the ledger in line with the manifest and the disk; returns how many tasks are new."""
-    new = plan(run.ledger, run.replay, specs, run.options.retry_failed)
+    record_local_refs(run.run_dir, run.ledger, run.replay, run.files, manifest_dir)
+    new = plan(run.ledger, run.replay, specs, run.options.retry_failed, run.options.reroll_rejected)
     if checkpoint.due(run.ledger, run.options.checkpoint_events):
         run.ledger.checkpoint()  # before check_images, which corrects records in memory only
     clean_partials(run.run_dir / "images")

@@ -13,7 +13,7 @@ from typing import Any
 
 from runner.errors import RunDirError
 from runner.records import TaskState
-from runner.report.summary import exit_code
+from runner.report.summary import decision_counts, exit_code
 from runner.report.text import dumps
 from runner.rundir import ledger
 from runner.rundir.lock import RunLock
@@ -48,6 +48,7 @@ def status_data(run_dir: Path) -> dict[str, Any]:
             "downloaded": sum(len(r.files) for r in records),
         },
         "failures": failures,
+        "decisions": decision_counts(records),
         "in_doubt": {"adopted": replay.adopted, "resubmitted": replay.resubmitted},
         "first_started": _iso(replay.first_t),
         "last_run_started": _iso(starts[-1]["t"]) if starts else None,
@@ -90,6 +91,11 @@ def status_text(data: dict[str, Any]) -> str:
             lines.append(f"  {state:10} {n}")
     img = data["images"]
     lines.append(f"  images     {img['downloaded']}/{img['expected']}")
+    d = data["decisions"]
+    if d["keep"] or d["reject"]:
+        lines.append(
+            f"  review     kept {d['keep']}, rejected {d['reject']}, undecided {d['none']}"
+        )
     lines.append(f"  started {data['first_started']}, last progress {data['last_progress']}")
     rates = data["rates"]
     lines.append(

@@ -150,7 +150,7 @@ async def fetch(ctx: RunContext, rec: TaskRecord, index: int, url: str) -> Image
     if kind is None:
         temp.unlink(missing_ok=True)
         raise DownloadError(url, "the body is not an image", refreshable=True)
-    final = ctx.images_dir / image_name(rec.spec, index, kind)
+    final = ctx.images_dir / image_name(rec.spec, index, kind, rec.attempt)
     try:
         await anyio.to_thread.run_sync(commit_file, temp, final)
     except DiskWriteError:

@@ -9,12 +9,19 @@ from typing import Any
 from runner.pipeline.download import verify_files
 from runner.records import TaskRecord, TaskSpec, TaskState
 from runner.rundir.ledger import Ledger
-from runner.rundir.replay import Replay
+from runner.rundir.replay import Replay, apply
 
 
-def plan(ledger: Ledger, replay: Replay, specs: list[TaskSpec], retry_failed: bool) -> int:
+def plan(
+    ledger: Ledger,
+    replay: Replay,
+    specs: list[TaskSpec],
+    retry_failed: bool,
+    reroll_rejected: bool = False,
+) -> int:
     """Record new tasks, drop never-sent tasks the manifest no longer has, mark
-    --retry-failed tasks as new attempts; returns how many tasks are new."""
+    --retry-failed and --reroll-rejected tasks as new attempts; returns how many
+    tasks are new."""
     records = replay.records
     events: list[dict[str, Any]] = []
     wanted = {spec.key for spec in specs}
@@ -35,20 +42,32 @@ def plan(ledger: Ledger, replay: Replay, specs: list[TaskSpec], retry_failed: bo
         if key not in wanted and rec.state is TaskState.PLANNED:
             events.append({"e": "dropped", "key": key})
             del records[key]
-    if retry_failed:
-        for rec in records.values():
-            if rec.state is TaskState.FAILED and rec.key in wanted and not rec.image_errors:
-                events.append({"e": "retry", "key": rec.key, "attempt": rec.attempt + 1})
-                rec.attempt += 1
-                rec.state, rec.unique_id, rec.error, rec.trace_id = (
-                    TaskState.PLANNED,
-                    None,
-                    None,
-                    None,
-                )
-                rec.urls, rec.files = [], {}
+    for rec in records.values():
+        if rec.key in wanted:
+            retry = new_attempt(rec, retry_failed, reroll_rejected)
+            if retry is not None:
+                events.append(retry)
+                apply(replay, retry)  # the earlier attempt and its files are kept
     ledger.write_many(events, durable=True)
     return new
+
+
+def new_attempt(
+    rec: TaskRecord, retry_failed: bool, reroll_rejected: bool
+) -> dict[str, Any] | None:
+    """The retry event that starts a task over, if a flag asks for it (plan shows it too).
+
+    A rejected task is rerolled once it is final, with the edited prompt from
+    review when one was given; the new attempt starts undecided."""
+    if reroll_rejected and rec.decision == "reject" and rec.state.final:
+        event: dict[str, Any] = {"e": "retry", "key": rec.key, "attempt": rec.attempt + 1}
+        event["why"] = "rejected"
+        if rec.reroll_prompt:
+            event["prompt"] = rec.reroll_prompt
+        return event
+    if retry_failed and rec.state is TaskState.FAILED and not rec.image_errors:
+        return {"e": "retry", "key": rec.key, "attempt": rec.attempt + 1}
+    return None
 
 
 def check_images(run_dir: Path, replay: Replay) -> int:

@@ -28,16 +28,19 @@ class _Stopped(Exception):
     """Raised from the pre-send hook when the run stopped while we waited for a slot."""
 
 
+def _submitted_images(rec: TaskRecord) -> int:
+    """Images this task was sent for, earlier attempts (retried, rerolled) included."""
+    sends = sum(1 for a in rec.earlier if a.unique_id)
+    sends += 1 if rec.unique_id or rec.state is TaskState.IN_DOUBT else 0
+    return rec.images_expected * sends
+
+
 async def feed(
     ctx: RunContext, planned: Iterable[TaskRecord], send: ObjectSendStream[TaskRecord]
 ) -> None:
     """Hand planned tasks to the submit workers until done, stopped or out of budget."""
     limit = ctx.options.max_images
-    committed = sum(
-        r.images_expected
-        for r in ctx.records.values()
-        if r.unique_id or r.state is TaskState.IN_DOUBT
-    )
+    committed = sum(_submitted_images(r) for r in ctx.records.values())
     async with send:
         with anyio.CancelScope() as scope:
             ctx.feed_scope = scope

@@ -27,6 +27,7 @@ import anyio
 import orjson
 from aiohttp import web
 
+from runner.errors import RunDirError
 from runner.review import decisions
 from runner.review.data import Query, RunIndex
 from runner.review.detail import detail
@@ -50,7 +51,7 @@ class ReviewApp:
         self.run_dir = run_dir
         self.ledger = run_dir / "ledger.jsonl"
         if not self.ledger.exists():
-            raise FileNotFoundError(f"{run_dir}: no ledger.jsonl here; is it a run directory?")
+            raise RunDirError(f"{run_dir}: no ledger.jsonl here; is it a run directory?")
         self.token = token or new_token()
         self.index = RunIndex(LedgerFollower(self.ledger))
         self.index.sync()

@@ -50,9 +50,11 @@ def image_kind(head: bytes) -> str | None:
     return None
 
 
-def image_name(spec: TaskSpec, index: int, ext: str) -> str:
+def image_name(spec: TaskSpec, index: int, ext: str, attempt: int = 1) -> str:
+    """A later attempt's files get their own names: the earlier ones are kept."""
     base = slug(spec.name or spec.request.prompt[:40])
-    return f"{base}.{spec.key}.{index + 1}.{ext}"
+    again = f"a{attempt}." if attempt > 1 else ""
+    return f"{base}.{spec.key}.{again}{index + 1}.{ext}"
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
