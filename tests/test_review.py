@@ -14,6 +14,7 @@ import aiohttp
 import anyio
 import orjson
 
+from runner.review import decisions
 from runner.review.server import ReviewApp, running
 from runner.rundir.ledger import Ledger, read
 from runner.rundir.lock import RunLock
@@ -212,3 +213,22 @@ async def test_an_acknowledged_decision_survives_kill_9_of_the_server(harness: H
         proc.kill()
         await proc.aclose()
     assert _decisions(harness.out)["garden"] == "keep"
+
+
+async def test_a_checkpoint_taken_by_a_going_run_keeps_decisions_made_meanwhile(
+    harness: Harness,
+) -> None:
+    await _finished_run(harness)
+    key = next(r.key for r in harness.ledger().records.values() if r.spec.name == "harbour")
+    ledger = Ledger(harness.out / "ledger.jsonl")
+    ledger.open()  # the run has its ledger open and its state in memory...
+    decisions.record(ledger.path, decisions.Decision(key, 1, "reject", "a harbour at night"))
+    ledger.write({"e": "run", "what": "end", "exit": 0})
+    ledger.checkpoint()  # ...and snapshots it, covering the review's line too
+    ledger.close()
+    assert (harness.out / "ledger.checkpoint").exists()
+    replay = read(harness.out / "ledger.jsonl")
+    assert (replay.records[key].decision, replay.records[key].reroll_prompt) == (
+        "reject",
+        "a harbour at night",
+    )

@@ -106,6 +106,7 @@ def _reporter(request: RunRequest) -> Reporter:
 
 def _finish(run: OpenRun, outcome: Outcome | None) -> int:
     """summary.json, index.html, the ledger's end event and the last log line."""
+    run.ledger.take_in_others()  # decisions made in review while the run went
     records = list(run.replay.records.values())
     if outcome is None:
         summary = build_summary(run.name, records, run.replay)

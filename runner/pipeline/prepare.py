@@ -47,7 +47,7 @@ def plan(
             retry = new_attempt(rec, retry_failed, reroll_rejected)
             if retry is not None:
                 events.append(retry)
-                apply(replay, retry)  # the earlier attempt and its files are kept
+                apply(replay, retry)  # keeps the earlier attempt and its files; folds once
     ledger.write_many(events, durable=True)
     return new
 

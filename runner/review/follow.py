@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import orjson
+
+from runner.rundir import checkpoint
 from runner.rundir.replay import Replay, replay_lines
 
 
@@ -22,6 +25,20 @@ class LedgerFollower:
         self._offset = 0
         self._lines = 0
         self._inode: int | None = None
+        self.replay_offset = 0
+
+    def _start(self) -> Replay:
+        """A run's checkpoint when it matches the ledger (then only the tail is read)."""
+        self.replay_offset = 0
+        header = checkpoint.usable(self.path)
+        if header is None:
+            return Replay()
+        try:
+            replay = checkpoint.load(self.path, header)
+        except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+            return Replay()
+        self.replay_offset = int(header["offset"])
+        return replay
 
     def refresh(self) -> set[str] | None:
         """Apply new events; returns the keys they touched, or None after a full re-read."""
@@ -31,7 +48,8 @@ class LedgerFollower:
             return set()
         touched: set[str] | None = set()
         if st.st_ino != self._inode or st.st_size < self._offset:
-            self.replay, self._offset, self._lines, self._inode = Replay(), 0, 0, st.st_ino
+            self.replay, self._offset, self._lines, self._inode = self._start(), 0, 0, st.st_ino
+            self._offset = self.replay_offset
             touched = None
         if st.st_size == self._offset:
             return touched

@@ -30,7 +30,7 @@ from typing import IO, Any
 import anyio
 import orjson
 
-from runner.records import ImageFile, Request, TaskRecord, TaskSpec, TaskState
+from runner.records import Attempt, ImageFile, Request, TaskRecord, TaskSpec, TaskState
 from runner.rundir.replay import FORMAT_VERSION, Replay
 
 log = logging.getLogger("runner.ledger")
@@ -65,6 +65,10 @@ DECODERS: dict[str, Callable[[Any], Any]] = {
     "files": lambda v: {int(i): ImageFile(**f) for i, f in v.items()},
     "image_errors": _int_keys,
     "uploads": lambda v: {k: tuple(x) for k, x in v.items()},
+    "ref_names": lambda v: {k: tuple(x) for k, x in v.items()},
+    "earlier": lambda v: [
+        Attempt(**{**a, "files": tuple(ImageFile(**f) for f in a["files"])}) for a in v
+    ],
 }
 
 

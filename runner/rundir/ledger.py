@@ -39,6 +39,8 @@ from runner.rundir.replay import FORMAT_VERSION, Replay, apply, note, replay_lin
 log = logging.getLogger("runner.ledger")
 
 Event = dict[str, Any]
+FOREIGN_EVENTS = ("decision",)  # what other processes append beside a run
+FOREIGN_MARK = b'"e":"decision"'
 
 
 def fsync_dir(path: Path) -> None:
@@ -129,8 +131,8 @@ class Ledger:
         self._fd = -1
         self.state = Replay()
         self.checkpointed_events = 0  # state.events at the last checkpoint
-        self._size = 0  # bytes in the file: nobody else appends while we hold the lock
         self.broken: DiskWriteError | None = None
+        self._looked_to = 0  # others' appends before this offset are folded into state
 
     def open(self) -> Replay:
         """Replay what is there, then get ready to append."""
@@ -139,23 +141,59 @@ class Ledger:
             _cut_torn_tail(self.path)
         self.state = replay = read(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self._size = os.fstat(self._fd).st_size
         if new:
             self.write({"e": "header", "v": FORMAT_VERSION}, durable=True)
             fsync_dir(self.path.parent)
         self.checkpointed_events = replay.checkpoint_events
+        self._looked_to = os.fstat(self._fd).st_size
         return replay
 
     def checkpoint(self) -> None:
-        """Snapshot the state at the ledger's current end (whole lines only)."""
-        offset = os.fstat(self._fd).st_size
+        """Snapshot the state at the ledger's current end (whole lines only).
+
+        Others may have appended (review decisions): those lines are folded in
+        first, under the flock that holds their appends off meanwhile, so the
+        snapshot covers every byte before its offset."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
+            offset = self._take_in_others()
             checkpoint.write(self.path.parent, self.state, offset)
         except OSError as exc:
             if exc.errno not in DISK_ERRNOS:
                 raise
             raise DiskWriteError(str(self.path.parent / checkpoint.CHECKPOINT_NAME), exc) from exc
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
         self.checkpointed_events = self.state.events
+
+    def take_in_others(self) -> None:
+        """Fold the events other processes appended since the last look (the run's
+        summary then shows decisions made while it went)."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            self._take_in_others()
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _take_in_others(self) -> int:
+        end = os.fstat(self._fd).st_size
+        if end > self._looked_to:
+            with self.path.open("rb") as fh:
+                fh.seek(self._looked_to)
+                left = end - self._looked_to
+                for line in fh:  # streamed: between checkpoints this may be many MB
+                    left -= len(line)
+                    if left < 0:
+                        break
+                    if FOREIGN_MARK in line:  # cheap test before parsing
+                        try:
+                            event = orjson.loads(line)
+                        except orjson.JSONDecodeError:
+                            continue
+                        if event.get("e") in FOREIGN_EVENTS:
+                            self._fold(event)
+        self._looked_to = end
+        return end
 
     def write(self, event: Event, *, durable: bool = False) -> None:
         self.write_many((event,), durable=durable)
@@ -170,9 +208,11 @@ class Ledger:
                 raise
             self.broken = DiskWriteError(str(self.path), exc)
             # Drop what was written of the torn line (truncating frees space);
-            # if even that fails, the next open cuts the torn tail instead.
+            # if even that fails, the next open cuts the torn tail instead. Cut
+            # back to the last whole line under the ledger flock, not to a size
+            # counted before: another process may have appended since.
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._size)
+                _cut_torn_tail(self.path)
             raise self.broken from exc
 
     def _write_events(self, events: Iterable[Event], durable: bool) -> None:
@@ -204,7 +244,6 @@ class Ledger:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        self._size += len(chunk)
 
     def close(self) -> None:
         if self._fd >= 0:

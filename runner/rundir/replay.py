@@ -132,6 +132,8 @@ def _failed(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
 
 
 def _retry(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
+    if ev["attempt"] <= rec.attempt:
+        return  # already folded (the run applies its plan, then the ledger folds what it writes)
     rec.earlier.append(
         Attempt(
             rec.attempt,
