@@ -64,7 +64,8 @@ def card_html(item: dict[str, Any]) -> str:
     )
     error = f'<p class="error">{escape(item["error"])}</p>' if item.get("error") else ""
     return (
-        f'<article class="task {status} {escape(decision)}" data-key="{escape(item["key"])}">'
+        f'<article class="{escape(" ".join(filter(None, ("task", status, decision))))}" '
+        f'data-key="{escape(item["key"])}">'
         f'<div class="head"><b>{title}</b>{badges}</div>'
         f'<div class="thumbs">{thumbs}</div>'
         f'<p class="prompt">{escape(item["prompt"])}</p>{error}{_refs(item)}'
