@@ -14,6 +14,7 @@ from typing import Any
 
 from runner import __version__
 from runner.manifest.limits import MAX_PROMPT_CHARS, MAX_TASKS
+from runner.settings import DEFAULT_QPS, SIMULATE_QPS
 
 DESCRIPTION = "Command line: parse, set up logging, call one function, return an exit code."
 
@@ -123,8 +124,8 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--qps",
         type=positive(float),
-        default=10.0,
-        help="API calls per second for the whole account (default 10)",
+        help=f"API calls per second for the whole account (default {DEFAULT_QPS:g}; "
+        f"with --simulate {SIMULATE_QPS:g}, so 5,000 tasks take about a minute)",
     )
     r.add_argument("--concurrency", type=positive(int), default=8, help="downloads in flight")
     r.add_argument("--base-url", help="API base URL (else $CHANJING_OPENAPI_BASE_URL, ...)")

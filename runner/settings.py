@@ -18,16 +18,20 @@ from runner.api.retry import DEFAULT_POLICY, RetryPolicy
 from runner.durations import parse_deadline_s, parse_duration_s
 from runner.manifest.limits import DEFAULT_LIMITS, Limits
 
+DEFAULT_QPS = 10.0  # --qps against the real API: safe for an account whose limit is unknown
+SIMULATE_QPS = 100.0  # --qps with --simulate: the demo account allows 1.5 times that
+
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    qps: float = 10.0
+    qps: float = DEFAULT_QPS
     concurrency: int = 8  # downloads in flight
     submit_workers: int = 0  # 0: derived from qps
     deadline_s: float | None = None  # seconds from start; None = no deadline
     grace_s: float = 300.0  # after the deadline, how long in-flight tasks are still polled
     stop_grace_s: float = 3.0  # after SIGINT/SIGTERM, how long to record what is known
     max_images: int | None = None
+    budget_source: str = ""  # what set max_images when not --max-images, for the log line
     first_poll_s: float = 5.0  # before any task has finished, the first check comes this late
     poll_interval_s: float = 2.0  # re-checks of a task that is not done yet
     poll_linger_s: float = 10.0  # while submitting, a partial poll batch waits up to this
@@ -70,7 +74,7 @@ def limits_from(args: argparse.Namespace) -> Limits:
 def request_from(args: argparse.Namespace) -> RunRequest:
     """`run`'s flags as one value."""
     options = RunOptions(
-        qps=args.qps,
+        qps=args.qps or (SIMULATE_QPS if args.simulate else DEFAULT_QPS),
         concurrency=args.concurrency,
         deadline_s=parse_deadline_s(args.deadline) if args.deadline else None,
         grace_s=parse_duration_s(args.grace),

@@ -12,16 +12,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 
 from runner import logsetup
 from runner.api.credentials import Credentials, resolve_base_url, resolve_credentials
-from runner.errors import EXIT_AUTH, EXIT_STOPPED, DiskWriteError
+from runner.errors import EXIT_AUTH, EXIT_STOPPED, DiskWriteError, SeedreamError
+from runner.manifest.load import read_manifest
 from runner.manifest.tasks import load_tasks
 from runner.pipeline.prepare import check_images, needs_work, plan
 from runner.pipeline.progress import live_reporter, plain_reporter
@@ -38,6 +42,7 @@ from runner.settings import RunRequest, request_from
 
 log = logging.getLogger("runner.run")
 __all__ = ["RunRequest", "main", "run"]  # RunRequest: where callers of run() look for it
+Serve = Callable[[Path], AbstractAsyncContextManager[str]]
 
 
 async def run(
@@ -45,11 +50,14 @@ async def run(
     base_url: str,
     credentials: Callable[[], Credentials],
     attach_log: Callable[[Path], None] = lambda _: None,
+    serve: Serve | None = None,
 ) -> int:
+    """`serve`, when given, starts the API for the run directory (locked) and yields its URL."""
     loaded = load_tasks(request.manifest, request.limits)
     opts = request.options
     if opts.max_images is None and loaded.max_images is not None:
-        opts = replace(opts, max_images=loaded.max_images)
+        source = f"max_images: {loaded.max_images} in {request.manifest.name}"
+        opts = replace(opts, max_images=loaded.max_images, budget_source=source)
     run_dir = request.out or default_run_dir(loaded.name)
     lock = RunLock(run_dir)
     try:
@@ -69,8 +77,13 @@ async def run(
             new = _prepare(opened, loaded.specs, request.manifest.resolve().parent)
             if not needs_work(replay.records):
                 return _finish(opened, None)
-            log.info("run %s: %d tasks (%d new), %s", run_dir, len(replay.records), new, base_url)
-            outcome = await run_pipeline(opened, base_url, credentials(), _reporter(request))
+            async with AsyncExitStack() as stack:
+                if serve is not None:
+                    base_url = await stack.enter_async_context(serve(run_dir))
+                log.info(
+                    "run %s: %d tasks (%d new), %s", run_dir, len(replay.records), new, base_url
+                )
+                outcome = await run_pipeline(opened, base_url, credentials(), _reporter(request))
             return _finish(opened, outcome)
         except DiskWriteError as exc:  # outside the pipeline's task group
             _disk_stopped(run_dir, exc, opened)
@@ -184,14 +197,45 @@ def main(args: argparse.Namespace) -> int:
         base_url = resolve_base_url(args.base_url)
         code = anyio.run(run, request, base_url, resolve_credentials, logsetup.attach_run_log)
     if args.quiet:
-        print(f"exit {code}: see {args.out or 'outputs/'} summary.json")
+        print(final_line(request, code), flush=True)
     return code
 
 
+def final_line(request: RunRequest, code: int) -> str:
+    """--quiet's one line, made for a shared cron.log: when, which run, what came of it."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S")
+    summary_path = _summary_path(request)
+    counts = ""
+    if summary_path is not None and summary_path.exists():
+        summary = orjson.loads(summary_path.read_bytes())
+        t, img = summary["tasks"], summary["images"]
+        counts = (
+            f": {t['succeeded']} succeeded, {t['failed']} failed, {t['pending']} pending; "
+            f"{img['downloaded']}/{img['expected']} images"
+        )
+    where = f"; see {summary_path}" if summary_path is not None else ""
+    name = summary_path.parent.name if summary_path is not None else request.manifest.stem
+    return f"{when} run {name}{counts}; exit {code}{where}"
+
+
+def _summary_path(request: RunRequest) -> Path | None:
+    if request.out is not None:
+        return request.out / "summary.json"
+    try:
+        return default_run_dir(read_manifest(request.manifest)[0].name) / "summary.json"
+    except SeedreamError:
+        return None
+
+
 async def _run_simulated(request: RunRequest) -> int:
-    """--simulate: the bundled simulator in-process, with its demo account."""
+    """--simulate: the bundled simulator in-process, with its demo account, its state
+    kept in the run directory so that running again resumes against the same account."""
     from runner.simulator.demo import DEMO_APP_ID, DEMO_SECRET_KEY, demo_simulator
 
     creds = Credentials(app_id=DEMO_APP_ID, secret_key=DEMO_SECRET_KEY, source="simulator")
-    async with demo_simulator(request.options.qps) as base_url:
-        return await run(request, base_url, lambda: creds, logsetup.attach_run_log)
+    qps = request.options.qps
+
+    def serve(run_dir: Path) -> AbstractAsyncContextManager[str]:
+        return demo_simulator(qps, run_dir)
+
+    return await run(request, "", lambda: creds, logsetup.attach_run_log, serve=serve)

@@ -50,10 +50,10 @@ async def feed(
                 if limit is not None and committed + rec.images_expected > limit:
                     ctx.budget_reached = True
                     log.warning(
-                        "budget: %d images submitted; --max-images %d reached, "
+                        "budget: %d images submitted; the budget (%s) is reached, "
                         "submitting nothing more",
                         committed,
-                        limit,
+                        ctx.options.budget_source or f"--max-images {limit}",
                     )
                     break
                 committed += rec.images_expected
