@@ -28,7 +28,7 @@ def test_quiet_prints_one_line_fit_for_a_shared_cron_log(
     assert cli.main(["run", "cron.yaml", "--simulate", "--quiet", *FAST]) == 0
     (line,) = capsys.readouterr().out.splitlines()
     assert re.fullmatch(
-        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d run nightly-kites: 2 succeeded, 0 failed, 0 pending; "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d run nightly kites: 2 succeeded, 0 failed, 0 pending; "
         r"2/2 images; exit 0; see outputs/nightly-kites/summary.json",
         line,
     ), line

@@ -183,5 +183,6 @@ async def test_quiet_prints_only_warnings_and_the_final_line(sim_factory, tmp_pa
     err = r.stderr.decode()
     assert "WARNING" in err and "rejected" in err
     assert " INFO " not in err
-    assert r.stdout.decode().startswith("exit 1")
+    line = r.stdout.decode()
+    assert f"run job: 1 succeeded, 1 failed, 0 pending; 1/2 images; exit 1; see {h.out}" in line
     assert "finished: 1 succeeded, 1 failed" in (h.out / "run.log").read_text()

@@ -204,27 +204,28 @@ def main(args: argparse.Namespace) -> int:
 def final_line(request: RunRequest, code: int) -> str:
     """--quiet's one line, made for a shared cron.log: when, which run, what came of it."""
     when = time.strftime("%Y-%m-%d %H:%M:%S")
-    summary_path = _summary_path(request)
+    name, summary_path = _name_and_summary(request)
     counts = ""
     if summary_path is not None and summary_path.exists():
         summary = orjson.loads(summary_path.read_bytes())
         t, img = summary["tasks"], summary["images"]
+        name = summary.get("name") or name
         counts = (
             f": {t['succeeded']} succeeded, {t['failed']} failed, {t['pending']} pending; "
             f"{img['downloaded']}/{img['expected']} images"
         )
     where = f"; see {summary_path}" if summary_path is not None else ""
-    name = summary_path.parent.name if summary_path is not None else request.manifest.stem
     return f"{when} run {name}{counts}; exit {code}{where}"
 
 
-def _summary_path(request: RunRequest) -> Path | None:
-    if request.out is not None:
-        return request.out / "summary.json"
+def _name_and_summary(request: RunRequest) -> tuple[str, Path | None]:
     try:
-        return default_run_dir(read_manifest(request.manifest)[0].name) / "summary.json"
+        name = read_manifest(request.manifest)[0].name
     except SeedreamError:
-        return None
+        name = request.manifest.stem
+        if request.out is None:
+            return name, None
+    return name, (request.out or default_run_dir(name)) / "summary.json"
 
 
 async def _run_simulated(request: RunRequest) -> int:
