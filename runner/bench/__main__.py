@@ -4,7 +4,9 @@ Starts the simulator with a QPS limit L and generation times drawn from a
 range, runs N tasks with our runner (a subprocess, as users run it), then the
 same work the two baseline ways on fresh simulators, and prints one table.
 Then the 100,000-task figures (plan time, replay time, a full run's peak RSS);
-`--no-scale` skips them.
+`--no-scale` skips them. Then the review page's and the gallery's first-paint
+and filter times on a 100,000-task run directory; `--no-pages` skips them,
+`--pages-only` prints only them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import anyio
 
-from runner.bench import baselines, scale
+from runner.bench import baselines, pages, scale
 from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
 
 
@@ -176,6 +178,9 @@ def table(args: argparse.Namespace, rows: list[Figures], ours: Figures) -> str:
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="seedream-bench-") as tmp:
         folder = Path(tmp)
+        if args.pages_only:
+            print(await pages.pages_report(args.page_tasks, folder), flush=True)
+            return
         ours = await run_ours(args, args.qps or args.limit, folder)
         rows = [ours]
         if not args.no_over:
@@ -187,6 +192,9 @@ async def main(args: argparse.Namespace) -> None:
         if args.scale:
             print()
             print(await scale.report(args.scale_tasks, folder), flush=True)
+        if args.pages:
+            print()
+            print(await pages.pages_report(args.page_tasks, folder), flush=True)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -220,6 +228,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="skip the 100,000-task figures (plan, replay, a full run's memory)",
     )
     p.add_argument("--scale-tasks", type=int, default=100_000)
+    p.add_argument(
+        "--no-pages",
+        dest="pages",
+        action="store_false",
+        help="skip the review page and gallery figures (first paint, filters)",
+    )
+    p.add_argument("--pages-only", action="store_true", help="print only the page figures")
+    p.add_argument("--page-tasks", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("runner_args", nargs="*", help="extra flags for our runner (after --)")
     args = p.parse_args(argv)

@@ -117,6 +117,7 @@
     document.getElementById("pageinfo").textContent =
       `${total ? page * G.page + 1 : 0}–${page * G.page + items.length} of ${total} · page ${page + 1} of ${pages}`;
     document.body.dataset.shown = String(mine);
+    document.body.dataset.paintMs = String(performance.now()); // since navigation: the bench reads it
   }
 
   form.hidden = false;
