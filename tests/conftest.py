@@ -13,6 +13,7 @@ import pytest
 
 from runner.api.credentials import Credentials
 from runner.api.retry import NO_WAIT
+from runner.bench.runner_cli import child_env, simulator_env
 from runner.commands.run import run
 from runner.rundir.ledger import read
 from runner.settings import RunOptions, RunRequest
@@ -94,22 +95,14 @@ async def harness(tmp_path: Path, sim_factory: Callable[..., Any]) -> Harness:
 
 async def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Any:
     """Run `python -m runner ARGS` as a user would; the simulator keeps serving meanwhile."""
-    import os
     import sys
 
     import anyio
 
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CHANJING_")}
-    full_env.update(env or {})
     return await anyio.run_process(
-        [sys.executable, "-m", "runner", *args], env=full_env, cwd=cwd, check=False
+        [sys.executable, "-m", "runner", *args], env=child_env(env or {}), cwd=cwd, check=False
     )
 
 
 def sim_env(sim: RunningSimulator, **extra: str) -> dict[str, str]:
-    return {
-        "CHANJING_APP_ID": DEMO_APP_ID,
-        "CHANJING_SECRET_KEY": DEMO_SECRET_KEY,
-        "CHANJING_OPENAPI_BASE_URL": sim.base_url,
-        **extra,
-    }
+    return {**simulator_env(sim.base_url), **extra}

@@ -6,7 +6,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from runner.bench.runner_cli import child_env, run_argv
 from runner.manifest.expand import expand
 from runner.manifest.load import load_manifest
 from runner.records import TaskState
@@ -65,14 +65,10 @@ ARGS = [
 
 
 async def start(h: Harness, manifest: Path) -> anyio.abc.Process:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CHANJING_")},
-        **sim_env(h.sim),
-    }
     with (h.tmp / "stderr.txt").open("ab") as log:
         return await anyio.open_process(
-            [sys.executable, "-m", "runner", "run", str(manifest), "--out", str(h.out), *ARGS],
-            env=env,
+            run_argv(manifest, h.out, *ARGS),
+            env=child_env(sim_env(h.sim)),
             stdout=subprocess.DEVNULL,
             stderr=log,
         )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import orjson
 
+from runner.bench.runner_cli import child_env
 from runner.rundir.lock import RunLock
 
 from .conftest import Harness, cli, sim_env
@@ -142,12 +143,9 @@ async def test_a_terminal_gets_live_progress_and_a_pipe_gets_plain_lines(harness
 
 
 async def cli_tty(command: str, env: dict[str, str]):
-    import os
-
     import anyio
 
-    full = {k: v for k, v in os.environ.items() if not k.startswith("CHANJING_")}
-    full.update(env, TERM="xterm", COLUMNS="160")
+    full = child_env({**env, "TERM": "xterm", "COLUMNS": "160"})
     return await anyio.run_process(["script", "-qefc", command, "/dev/null"], env=full, check=False)
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import anyio
 import orjson
 import pytest
 
+from runner.bench.runner_cli import child_env, run_argv
 from runner.rundir.ledger import read
 
 from .conftest import FAST_SIM, Harness, sim_env
@@ -23,24 +22,10 @@ QUICK = ["--first-poll", "0.2", "--poll-interval", "0.2", "--progress-every", "6
 async def start(
     h: Harness, manifest: Path, *extra: str, stderr: int | None = None
 ) -> anyio.abc.Process:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CHANJING_")},
-        **sim_env(h.sim),
-    }
     with (h.tmp / "stderr.txt").open("ab") as log:
         proc = await anyio.open_process(
-            [
-                sys.executable,
-                "-m",
-                "runner",
-                "run",
-                str(manifest),
-                "--out",
-                str(h.out),
-                *QUICK,
-                *extra,
-            ],
-            env=env,
+            run_argv(manifest, h.out, *QUICK, *extra),
+            env=child_env(sim_env(h.sim)),
             stdout=subprocess.DEVNULL,
             stderr=log if stderr is None else stderr,
         )

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,7 +23,8 @@ from pathlib import Path
 import anyio
 
 from runner.bench import baselines, pages, scale
-from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
+from runner.bench.runner_cli import child_env, run_argv, simulator_env
+from runner.simulator import RunningSimulator, SimConfig
 
 
 @dataclass
@@ -66,29 +65,10 @@ async def run_ours(args: argparse.Namespace, qps: float, folder: Path) -> Figure
     manifest = write_manifest(folder, args.tasks)
     out = folder / f"out-{qps:g}"
     async with RunningSimulator(sim_config(args)) as sim:
-        env = {
-            **os.environ,
-            "CHANJING_APP_ID": DEMO_APP_ID,
-            "CHANJING_SECRET_KEY": DEMO_SECRET_KEY,
-            "CHANJING_OPENAPI_BASE_URL": sim.base_url,
-        }
+        env = child_env(simulator_env(sim.base_url))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
-        cmd = [
-            sys.executable,
-            "-m",
-            "runner",
-            "run",
-            str(manifest),
-            "--out",
-            str(out),
-            "--qps",
-            f"{qps:g}",
-            "--poll-interval",
-            "1",
-            "--quiet",
-            *args.runner_args,
-        ]
+        cmd = run_argv(manifest, out, "--poll-interval", "1", "--quiet", *args.runner_args, qps=qps)
         proc = await anyio.run_process(
             cmd, env=env, check=False, stdout=subprocess.DEVNULL, stderr=None
         )

@@ -11,6 +11,7 @@ otherwise) and use the single-task query endpoint, as the vendor's scripts do.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -59,27 +60,38 @@ class _Api:
                 await r.read()
 
 
-async def vendor_sequential(
-    base: str, bodies: list[dict[str, Any]], qps: float, poll_every_s: float = 3.0
+async def _timed(
+    base: str, qps: float, work: Callable[[_Api], Awaitable[None]]
 ) -> tuple[float, int]:
-    """Wall seconds and API calls for running `bodies` one after another."""
+    """Wall seconds (login included) and API calls of `work` on a fresh session."""
     async with aiohttp.ClientSession() as session:
         api = _Api(session, base, qps)
         started = time.monotonic()
         await api.login()
+        await work(api)
+        return time.monotonic() - started, api.calls
+
+
+async def vendor_sequential(
+    base: str, bodies: list[dict[str, Any]], qps: float, poll_every_s: float = 3.0
+) -> tuple[float, int]:
+    """Wall seconds and API calls for running `bodies` one after another."""
+
+    async def one_by_one(api: _Api) -> None:
         for body in bodies:
             await api.one_task(body, poll_every_s)
-        return time.monotonic() - started, api.calls
+
+    return await _timed(base, qps, one_by_one)
 
 
 async def naive_parallel(
     base: str, bodies: list[dict[str, Any]], qps: float, poll_every_s: float = 2.0
 ) -> tuple[float, int]:
-    async with aiohttp.ClientSession() as session:
-        api = _Api(session, base, qps)
-        started = time.monotonic()
-        await api.login()
+    """The same for `bodies` all at once, each polled on its own."""
+
+    async def all_at_once(api: _Api) -> None:
         async with anyio.create_task_group() as tg:
             for body in bodies:
                 tg.start_soon(api.one_task, body, poll_every_s)
-        return time.monotonic() - started, api.calls
+
+    return await _timed(base, qps, all_at_once)

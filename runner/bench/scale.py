@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -13,8 +12,9 @@ from pathlib import Path
 import anyio
 import orjson
 
+from runner.bench.runner_cli import child_env, run_argv, simulator_env
 from runner.rundir.ledger import read
-from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
+from runner.simulator import RunningSimulator, SimConfig
 
 
 def write_big_manifest(folder: Path, n: int) -> Path:
@@ -79,7 +79,7 @@ def memory_folder() -> Path | None:
 
 async def report(n: int, folder: Path) -> str:
     manifest = write_big_manifest(folder, n)
-    env = {**os.environ, "CHANJING_APP_ID": DEMO_APP_ID, "CHANJING_SECRET_KEY": DEMO_SECRET_KEY}
+    env = child_env(simulator_env())
     started = time.monotonic()
     await anyio.run_process(
         [sys.executable, "-m", "runner", "plan", str(manifest), "--out", str(folder / "none")],
@@ -101,26 +101,14 @@ async def report(n: int, folder: Path) -> str:
     # CPU, not how fast this disk fsyncs (five fsyncs a task, by design).
     run_root = memory_folder() or folder
     config = SimConfig(qps_limit=None, gen_s=(0.5, 1.5), queue_s=(0.0, 0.0), image_long_side_px=8)
-    run = [
-        sys.executable,
-        "-m",
-        "runner",
-        "run",
-        str(manifest),
-        "--out",
-        str(run_root / "big"),
-        "--qps",
-        "2000",
-        "--first-poll",
-        "1",
-        "--poll-interval",
-        "1",
-        "--concurrency",
-        "16",
-        "--quiet",
-    ]
+    run = run_argv(
+        manifest,
+        run_root / "big",
+        *("--first-poll", "1", "--poll-interval", "1", "--concurrency", "16", "--quiet"),
+        qps=2000,
+    )
     async with RunningSimulator(config) as sim:
-        env["CHANJING_OPENAPI_BASE_URL"] = sim.base_url
+        env = child_env(simulator_env(sim.base_url))
         started = time.monotonic()
         # peak_rss reports the peak of the run alone, not of every process the bench started
         proc = await anyio.run_process(

@@ -20,7 +20,7 @@ from aiolimiter import AsyncLimiter
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from runner.errors import ApiError, UploadFailed
-from runner.manifest.localrefs import LocalFile, is_placeholder
+from runner.manifest.localrefs import PREFIX, LocalFile, is_placeholder
 from runner.pipeline.context import ReferenceUploads, RunContext
 from runner.records import TaskRecord, TaskState
 
@@ -28,6 +28,31 @@ log = logging.getLogger("runner.upload")
 READY, FAILED_CHECK, DELETED = 1, 98, (99, 100)
 MAX_DETAIL_POLLS = 60
 UPLOAD_TTL_S = 29 * 86_400  # the vendor deletes uploads after 30 days
+
+
+def uploaded_url(
+    uploads: dict[str, tuple[str, float]], sha: str, max_age_s: float | None = None
+) -> str | None:
+    """Where the file with this sha256 was uploaded (None: never, or over `max_age_s` ago)."""
+    entry = uploads.get(sha)
+    if entry is None or (max_age_s is not None and time.time() - entry[1] > max_age_s):
+        return None
+    return entry[0]
+
+
+def sent_refs(rec: TaskRecord, uploads: dict[str, tuple[str, float]]) -> list[str] | None:
+    """The reference URLs a submit of `rec` carried (local files by their uploaded URL),
+    to recognise it on the server; None when it has no local references."""
+    refs = rec.spec.request.ref_images
+    if not any(is_placeholder(r) for r in refs):
+        return None
+    known = rec.ref_urls or {}
+    return [
+        known.get(r) or uploaded_url(uploads, r.removeprefix(PREFIX)) or r
+        if is_placeholder(r)
+        else r
+        for r in refs
+    ]
 
 
 @dataclass
@@ -44,10 +69,7 @@ class Uploader:
         self.file_limiter = AsyncLimiter(1, 60.0 / self.ctx.options.file_calls_per_min)
 
     def known(self, sha: str) -> str | None:
-        entry = self.urls.get(sha)
-        if entry is None or time.time() - entry[1] > UPLOAD_TTL_S:
-            return None
-        return entry[0]
+        return uploaded_url(self.urls, sha, max_age_s=UPLOAD_TTL_S)
 
     async def url_for(self, sha: str) -> str:
         lock = self._locks.setdefault(sha, anyio.Lock())
@@ -118,7 +140,7 @@ async def worker(
         async for rec in receive:
             try:
                 urls = {
-                    ref: await uploader.url_for(ref.removeprefix("local:"))
+                    ref: await uploader.url_for(ref.removeprefix(PREFIX))
                     for ref in rec.spec.request.ref_images
                     if is_placeholder(ref)
                 }

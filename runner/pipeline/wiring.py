@@ -18,15 +18,14 @@ from runner.api.client import ApiClient
 from runner.api.credentials import Credentials
 from runner.api.limiter import AccountLimiter
 from runner.errors import AuthError, DiskWriteError
-from runner.manifest.localrefs import LocalFile, is_placeholder
-from runner.pipeline import apiwatch, scheduler
+from runner.manifest.localrefs import LocalFile
+from runner.pipeline import apiwatch, scheduler, upload
 from runner.pipeline.context import RunContext
 from runner.pipeline.gate import RequestGate
 from runner.pipeline.indoubt import resume_in_doubt
 from runner.pipeline.reconcile import Reconciler
 from runner.pipeline.signals import on_signals
 from runner.pipeline.upload import Uploader
-from runner.records import TaskRecord
 from runner.rundir import checkpoint
 from runner.rundir.ledger import Ledger
 from runner.rundir.replay import Replay
@@ -103,7 +102,7 @@ def _context(
         client,
         gate,
         taken,
-        refs_of=lambda rec: sent_refs(rec, uploads),
+        refs_of=lambda rec: upload.sent_refs(rec, uploads),
         stopping=stopping,
         settle_s=opts.settle_s,
         skew_s=opts.clock_skew_s,
@@ -159,17 +158,3 @@ def _leaf(group: BaseExceptionGroup[Any], kind: type[E]) -> E:
         exc = exc.exceptions[0]
     assert isinstance(exc, kind)
     return exc
-
-
-def sent_refs(rec: TaskRecord, uploads: dict[str, tuple[str, float]]) -> list[str] | None:
-    """The reference URLs a submit of `rec` carried (local files by their uploaded URL)."""
-    refs = rec.spec.request.ref_images
-    if not any(is_placeholder(r) for r in refs):
-        return None
-    known = rec.ref_urls or {}
-    return [
-        known.get(r) or uploads.get(r.removeprefix("local:"), (r, 0.0))[0]
-        if is_placeholder(r)
-        else r
-        for r in refs
-    ]

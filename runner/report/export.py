@@ -22,8 +22,7 @@ import orjson
 
 from runner.errors import UsageError
 from runner.records import ImageFile, TaskRecord, TaskState
-from runner.rundir.files import commit_file, sha256_file
-from runner.rundir.ledger import fsync_dir
+from runner.rundir.files import commit_file, fsync_path, sha256_file
 from runner.rundir.replay import Replay
 
 ONLY = ("kept", "succeeded", "all")
@@ -149,4 +148,4 @@ def _write_metadata(dest: Path, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             out.writerow({**row, "parameters": orjson.dumps(row.get("parameters", {})).decode()})
     commit_file(tmp, dest / "metadata.csv")
-    fsync_dir(dest)
+    fsync_path(dest)

@@ -31,6 +31,7 @@ import anyio
 import orjson
 
 from runner.records import Attempt, ImageFile, Request, TaskRecord, TaskSpec, TaskState
+from runner.rundir.files import commit_file
 from runner.rundir.replay import FORMAT_VERSION, Replay
 
 log = logging.getLogger("runner.ledger")
@@ -122,8 +123,6 @@ def _anchor(fh: IO[bytes], offset: int) -> tuple[str, str]:
 
 def write(run_dir: Path, replay: Replay, offset: int) -> Path:
     """Snapshot `replay`, the fold of the ledger's first `offset` bytes."""
-    from runner.rundir.files import commit_file  # files imports ledger, which imports us
-
     ledger_path = run_dir / "ledger.jsonl"
     with ledger_path.open("rb") as fh:
         head, tail = _anchor(fh, offset)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from runner.errors import DISK_ERRNOS, DiskWriteError
 from runner.records import TaskSpec
-from runner.rundir.ledger import fsync_dir
 
 MAX_SLUG_BYTES = 80
 IMAGE_MAGIC = (
@@ -103,16 +102,21 @@ class PartFile:
         self.close()
 
 
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a directory (so a rename or a new file in it lasts), by its path."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def commit_file(temp: Path, final: Path) -> None:
     """fsync the data, rename into place, fsync the directory: on disk for good."""
     with writing(final):
-        fd = os.open(temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(temp)
         os.replace(temp, final)
-        fsync_dir(final.parent)
+        fsync_path(final.parent)
 
 
 def clean_partials(images_dir: Path) -> int:

@@ -34,6 +34,7 @@ import orjson
 from runner.errors import DISK_ERRNOS, DiskWriteError
 from runner.gcpause import paused
 from runner.rundir import checkpoint
+from runner.rundir.files import fsync_path
 from runner.rundir.replay import FORMAT_VERSION, Replay, apply, note, replay_lines
 
 log = logging.getLogger("runner.ledger")
@@ -41,14 +42,6 @@ log = logging.getLogger("runner.ledger")
 Event = dict[str, Any]
 FOREIGN_EVENTS = ("decision",)  # what other processes append beside a run
 FOREIGN_MARK = b'"e":"decision"'
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _cut_torn_tail(path: Path) -> None:
@@ -143,7 +136,7 @@ class Ledger:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if new:
             self.write({"e": "header", "v": FORMAT_VERSION}, durable=True)
-            fsync_dir(self.path.parent)
+            fsync_path(self.path.parent)
         self.checkpointed_events = replay.checkpoint_events
         self._looked_to = os.fstat(self._fd).st_size
         return replay
