@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from runner.bench.runner_cli import child_env
+from runner.bench.runner_cli import child_env, run_argv
 from runner.rundir.lock import RunLock
 
 from .conftest import Harness, cli, sim_env
@@ -110,16 +110,13 @@ async def test_a_second_run_on_a_locked_directory_exits_75(harness: Harness) -> 
 async def test_a_terminal_gets_live_progress_and_a_pipe_gets_plain_lines(harness: Harness) -> None:
     import shlex
     import shutil
-    import sys
 
     import pytest
 
     if shutil.which("script") is None:
         pytest.skip("util-linux `script` is needed to give the run a terminal")
     m = harness.manifest("tasks: [a, b, c]\n")
-    cmd = shlex.join(
-        [sys.executable, "-m", "runner", "run", str(m), "--out", str(harness.out / "tty"), *FAST]
-    )
+    cmd = shlex.join(run_argv(m, harness.out / "tty", *FAST))
     r = await cli_tty(cmd, sim_env(harness.sim))
     assert r.returncode == 0
     screen = r.stdout.decode("utf-8", "replace")
