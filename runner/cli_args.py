@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="counts by state, failures, files of a run directory")
     s.add_argument("run_dir", type=Path)
     s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--audit",
+        action="store_true",
+        help="list the account's tasks and report any created twice (needs credentials)",
+    )
+    s.add_argument("--base-url", help="API base URL for --audit (else $CHANJING_OPENAPI_BASE_URL)")
     rep = sub.add_parser("report", help="(re)write summary.json and index.html of a run")
     rep.add_argument("run_dir", type=Path)
     mod = sub.add_parser("models", help="the model table: each model and what it takes")

@@ -47,6 +47,7 @@ class RunOptions:
     max_submit_attempts: int = 8
     file_calls_per_min: float = 30.0  # the vendor's limit on the upload endpoints
     checkpoint_events: int = 50_000  # ledger events between two checkpoints
+    audit_wait_s: float = 120.0  # the audit waits this long for duplicates still generating
     give_up_after_s: float | None = 900.0  # no successful API call for this long: stop, exit 4
     retry: RetryPolicy = DEFAULT_POLICY  # waits between retries of one call or download
 

@@ -13,7 +13,8 @@ import pytest
 
 from runner.api import health as health_mod
 from runner.api.health import ApiHealth
-from runner.commands.run import RunRequest, run
+from runner.commands.run import run
+from runner.settings import RunRequest
 
 from .conftest import DEMO_CREDS, FAST_RUN, Harness
 

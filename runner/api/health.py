@@ -5,10 +5,12 @@ error code) means the API is reachable; a refused connection, a timeout, a
 reset or a gateway's HTML page means it is not. From that:
 
 - `recovered_at`: when the API last started answering again after failing
-  (or answered for the first time). A submit sent during an outage may sit in
-  a gateway or a retransmission queue and reach the server after the link is
-  back, so the settle window of a lost submit counts from here, not from the
-  send.
+  (or answered for the first time), and `last_outage_s`, how long it had been
+  failing. A submit sent during an outage may sit in a gateway or a TCP
+  retransmission queue and reach the server after the link is back (TCP's
+  doubling retransmission timer fires again up to about the outage's length
+  later), so the settle window of a lost submit counts from the recovery, and
+  is at least as long as the outage was (up to a cap).
 - `due(now, give_up_s)`: the WARNING to log while unreachable (the first
   after FIRST_WARNING_S, then one a minute) and whether to give up.
 
@@ -40,6 +42,7 @@ class ApiHealth:
         self.last_ok: float | None = None
         self.down_since: float | None = None  # first failure of the current streak
         self.recovered_at: float | None = None
+        self.last_outage_s = 0.0
         self.last_error = ""
         self.failures = 0
         self._warned_at: float | None = None
@@ -65,6 +68,7 @@ class ApiHealth:
             )
         if self.down_since is not None or self.last_ok is None:
             self.recovered_at = now
+            self.last_outage_s = 0.0 if self.down_since is None else now - self.down_since
         self.down_since, self.last_ok, self._warned_at = None, now, None
 
     def failed(self, error: str) -> None:

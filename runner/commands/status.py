@@ -11,9 +11,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import anyio
+
+from runner.api.credentials import Credentials, resolve_base_url, resolve_credentials
 from runner.errors import RunDirError
+from runner.pipeline.wiring import audit_only
 from runner.records import TaskState
-from runner.report.summary import decision_counts, exit_code
+from runner.report.summary import build_summary, decision_counts, exit_code, write_reports
 from runner.report.text import dumps
 from runner.rundir import ledger
 from runner.rundir.lock import RunLock
@@ -50,6 +54,7 @@ def status_data(run_dir: Path) -> dict[str, Any]:
         "failures": failures,
         "decisions": decision_counts(records),
         "in_doubt": {"adopted": replay.adopted, "resubmitted": replay.resubmitted},
+        "duplicates_billed": replay.duplicates_billed(),
         "first_started": _iso(replay.first_t),
         "last_run_started": _iso(starts[-1]["t"]) if starts else None,
         "last_progress": _iso(replay.last_progress_t),
@@ -96,6 +101,11 @@ def status_text(data: dict[str, Any]) -> str:
         lines.append(
             f"  review     kept {d['keep']}, rejected {d['reject']}, undecided {d['none']}"
         )
+    if data["duplicates_billed"]:
+        lines.append(
+            f"  BILLED TWICE: {data['duplicates_billed']} task(s) created twice on the server "
+            "(found by the audit; see summary.json)"
+        )
     lines.append(f"  started {data['first_started']}, last progress {data['last_progress']}")
     rates = data["rates"]
     lines.append(
@@ -115,7 +125,23 @@ def status_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def audit(run_dir: Path, base_url: str, creds: Credentials) -> int:
+    """Run the audit now; rewrite summary.json and the gallery. Returns duplicates billed."""
+    path = run_dir / "ledger.jsonl"
+    if not path.exists():
+        raise RunDirError(f"{run_dir}: no ledger.jsonl here; is it a run directory?")
+    name = next((e["name"] for e in ledger.read(path).runs if e.get("name")), run_dir.name)
+    replay = anyio.run(audit_only, run_dir, name, base_url, creds)
+    records = list(replay.records.values())
+    summary = build_summary(name, records, replay)
+    write_reports(run_dir, summary, records)
+    return int(summary["duplicates_billed"])
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.audit:
+        found = audit(args.run_dir, resolve_base_url(args.base_url), resolve_credentials())
+        print(f"audit: {found} task(s) created twice on the server (duplicates_billed)")
     data = status_data(args.run_dir)
     print(dumps(data) if args.json else status_text(data))
     return 0

@@ -12,6 +12,8 @@ submit sent during an outage can sit in a gateway or a retransmission queue
 and reach the server seconds after the link is back. So a task not found is
 looked up at least twice, the last time a full settle window after the API
 started answering again (not after the send), before it may be sent again.
+After an outage the window is at least the outage's length (up to
+MAX_OUTAGE_SETTLE_S): retransmissions come back about that late.
 If the run stops first, it stays in doubt for the next run to settle.
 """
 
@@ -31,6 +33,7 @@ from runner.pipeline.gate import RequestGate
 from runner.records import Request, TaskRecord
 
 log = logging.getLogger("runner.reconcile")
+MAX_OUTAGE_SETTLE_S = 120.0
 
 
 def same_request(item: dict[str, Any], request: Request, refs: list[str] | None = None) -> bool:
@@ -176,12 +179,16 @@ class Reconciler:
             except TransientApiError as exc:
                 failures += 1
                 log.info("in-doubt lookup failed (%s); trying again", exc)
-                await self._pause(max(0.05, retry.backoff_s(failures)))
+                await self._pause(max(0.05, retry.backoff_s(failures, self.client.retry_policy)))
                 continue
             lookups += 1
             found.update(new)
             pending = [r for r in pending if r.key not in found]
-            settled_at = max(newest, health.recovered_at or started) + self.settle_s
+            recovered = health.recovered_at or started
+            window = self.settle_s
+            if recovered > newest:  # the API failed after the send: it may have held it
+                window = max(window, min(health.last_outage_s, MAX_OUTAGE_SETTLE_S))
+            settled_at = max(newest, recovered) + window
             if not pending or (lookups >= 2 and started >= settled_at):
                 break
             await self._pause(max(0.0, settled_at - clock()))

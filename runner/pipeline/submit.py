@@ -140,7 +140,7 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
                 # fault, so not an attempt; a dead API ends in --give-up-after.
                 unreached += 1
                 attempt -= 1
-                await anyio.sleep(retry.backoff_s(min(unreached, 8)))
+                await anyio.sleep(retry.backoff_s(min(unreached, 8), ctx.options.retry))
                 continue
             if attempt >= ctx.options.max_submit_attempts:
                 rec.state, rec.error = TaskState.FAILED, f"gave up after {attempt} attempts: {exc}"

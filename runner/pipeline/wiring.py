@@ -19,7 +19,7 @@ from runner.api.credentials import Credentials
 from runner.api.limiter import AccountLimiter
 from runner.errors import AuthError, DiskWriteError
 from runner.manifest.localrefs import LocalFile
-from runner.pipeline import apiwatch, scheduler, upload
+from runner.pipeline import apiwatch, audit, scheduler, upload
 from runner.pipeline.context import RunContext
 from runner.pipeline.gate import RequestGate
 from runner.pipeline.indoubt import resume_in_doubt
@@ -28,6 +28,7 @@ from runner.pipeline.signals import on_signals
 from runner.pipeline.upload import Uploader
 from runner.rundir import checkpoint
 from runner.rundir.ledger import Ledger
+from runner.rundir.lock import RunLock
 from runner.rundir.replay import Replay
 from runner.settings import RunOptions
 
@@ -142,6 +143,8 @@ async def _drive(
             tg.start_soon(checkpoint.keep, ctx.ledger, ctx.options.checkpoint_events)
             await resume_in_doubt(ctx)
             await scheduler.execute(ctx)
+            if ctx.stop_reason in (None, "deadline"):
+                await audit.run_audit(ctx)
             tg.cancel_scope.cancel()
     except* AuthError as group:
         auth_error = _leaf(group, AuthError)
@@ -158,3 +161,20 @@ def _leaf(group: BaseExceptionGroup[Any], kind: type[E]) -> E:
         exc = exc.exceptions[0]
     assert isinstance(exc, kind)
     return exc
+
+
+async def audit_only(run_dir: Path, name: str, base_url: str, creds: Credentials) -> Replay:
+    """`status --audit`: the end-of-run audit for a run directory no run holds."""
+    opts = RunOptions()
+    with RunLock(run_dir):
+        ledger = Ledger(run_dir / "ledger.jsonl")
+        replay = ledger.open()
+        try:
+            limiter = AccountLimiter(opts.qps)
+            async with aiohttp.ClientSession() as session:
+                client = ApiClient(session, base_url, creds, limiter, timeout_s=opts.timeout_s)
+                run = OpenRun(name, run_dir, ledger, replay, opts, {})
+                await audit.audit(_context(run, client, limiter, session), opts.audit_wait_s)
+        finally:
+            ledger.close()
+    return replay

@@ -129,7 +129,8 @@ def gallery_parts(
         f'<p class="totals">{tasks["total"]} tasks: {tasks["succeeded"]} succeeded, '
         f"{tasks['failed']} failed, {tasks['pending']} pending · "
         f"{images['downloaded']} of {images['expected']} images{kept} · {head['generated_at']}</p>"
-        '<form id="filters" hidden onsubmit="return false">'
+        + _duplicates_line(head)
+        + '<form id="filters" hidden onsubmit="return false">'
         '<input type="search" name="q" placeholder="search prompts and names" '
         'aria-label="search prompts and names">'
         + _options("status", "every state", ["failed", "pending", "succeeded"])
@@ -147,4 +148,16 @@ def gallery_parts(
     yield (
         f"</main>{more}<script>const GALLERY = {meta_js};</script>"
         f"<script>{_asset('gallery.js')}</script></body></html>"
+    )
+
+
+def _duplicates_line(head: dict[str, Any]) -> str:
+    """The audit's finding, if any: one line any gallery layout can carry over."""
+    n = head.get("duplicates_billed") or 0
+    if not n:
+        return ""
+    return (
+        f'<p class="duplicates" style="color:#c33;font-weight:600">{n} task(s) were created '
+        "twice on the server and billed twice (found by the audit); their images are kept "
+        'too (*.dup-*), see "duplicates" in summary.json</p>'
     )

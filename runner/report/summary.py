@@ -124,6 +124,9 @@ def build_summary(
             f"local:{sha}": {"name": name, "thumb": copy}
             for sha, (name, copy) in replay.ref_names.items()
         },
+        # Tasks the audit found created twice (paid twice); their images are kept too.
+        "duplicates_billed": replay.duplicates_billed(),
+        "duplicates": [{"unique_id": uid, **d} for uid, d in replay.duplicates.items()],
         "stopped": stopped,
         "budget_reached": budget_reached,
         "api": api or {},

@@ -21,6 +21,8 @@ Events (`e`), in the order a task meets them:
   localref      sha256, name, copy           a local reference's file name as the user wrote
                                              it, and its thumbnail copy in the run directory
   run           pid, what                    a run started or ended (status uses it)
+  duplicate     key, uid, status, files      the audit found task `key` created twice
+  audit         since, until, found          an audit listed the account's tasks so far
 """
 
 from __future__ import annotations
@@ -53,6 +55,13 @@ class Replay:
     last_progress_t: float | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
     checkpoint_events: int = 0  # of `events`, how many came from a checkpoint
+    # The end-of-run audit: uid -> {key, status, files} of tasks created twice
+    duplicates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    audited_until: float | None = None
+
+    def duplicates_billed(self) -> int:
+        """Tasks the audit found created twice; a failed one is not charged."""
+        return sum(1 for d in self.duplicates.values() if d.get("status") not in ("Error", "Fail"))
 
     def known_uids(self) -> set[str]:
         return {r.unique_id for r in self.records.values() if r.unique_id}
@@ -205,6 +214,10 @@ def apply(r: Replay, ev: dict[str, Any]) -> None:
         r.ref_names[ev["sha256"]] = (ev["name"], ev.get("copy", ""))
     elif kind == "run":
         r.runs.append(ev)
+    elif kind == "duplicate":
+        r.duplicates[ev["uid"]] = {k: ev[k] for k in ("key", "status", "files")}
+    elif kind == "audit":
+        r.audited_until = ev["until"]
     elif kind == "header" and ev.get("v", 1) > FORMAT_VERSION:
         raise LedgerVersionError(
             f"ledger format {ev['v']} is newer than this tool understands ({FORMAT_VERSION})"
