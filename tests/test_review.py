@@ -103,6 +103,10 @@ async def test_keep_reject_undo_by_keyboard_survive_a_reload(harness: Harness) -
         assert [s.split()[0] for s in shown if "keep" in s.split()] == ["harbour"]
         assert [s.split()[0] for s in shown if "reject" in s.split()] == ["library"]
 
+        # The mouse: a card's own button.
+        await page.evaluate(f"{CARDS}[3].querySelector('button.keep').click()")
+        await page.wait_for(f"{CARDS}[3].classList.contains('keep')")
+
         # A page on another origin posts to the review server: refused, nothing recorded.
         await page.goto(harness.sim.base_url + "/")
         sent = {"key": library.key, "attempt": 1, "decision": "keep"}
@@ -117,7 +121,7 @@ async def test_keep_reject_undo_by_keyboard_survive_a_reload(harness: Harness) -
         "harbour": "keep",
         "library": "reject",
         "garden": None,
-        "poster": None,
+        "poster": "keep",
     }
 
 

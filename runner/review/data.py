@@ -25,7 +25,12 @@ MAX_LIMIT = 500
 
 def parents_of(rec: TaskRecord) -> list[str]:
     """Chained tasks' parents, when the records carry them (`parents`: keys or names)."""
-    found = getattr(rec, "parents", None) or getattr(rec.spec, "parents", None) or ()
+    found = (
+        getattr(rec.spec.request, "parents", None)  # chained tasks: keys from @name references
+        or getattr(rec, "parents", None)
+        or getattr(rec.spec, "parents", None)
+        or ()
+    )
     return [str(p) for p in found]
 
 
@@ -89,6 +94,7 @@ class RunIndex:
         self.rows: dict[str, Row] = {}
         self._answers: dict[Query, list[str]] = {}
         self._facets: dict[str, dict[str, int]] | None = None
+        self._children: dict[str, list[str]] | None = None
 
     @property
     def records(self) -> dict[str, TaskRecord]:
@@ -114,6 +120,7 @@ class RunIndex:
             return
         self._answers.clear()
         self._facets = None
+        self._children = None
 
     def select(self, q: Query) -> list[str]:
         keys = self._answers.get(q)
@@ -137,6 +144,16 @@ class RunIndex:
                 "kind": dict(Counter(r.kind for r in rows)),
             }
         return self._facets
+
+    def children(self) -> dict[str, list[str]]:
+        """Parent key or name -> the keys of the tasks that take its outputs."""
+        if self._children is None:
+            found: dict[str, list[str]] = {}
+            for key, rec in self.records.items():
+                for parent in parents_of(rec):
+                    found.setdefault(parent, []).append(key)
+            self._children = found
+        return self._children
 
     def page(self, q: Query, offset: int, limit: int) -> dict[str, Any]:
         keys = self.select(q)

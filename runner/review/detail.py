@@ -62,12 +62,9 @@ def detail(index: RunIndex, rec: TaskRecord) -> dict[str, Any]:
 
 
 def _children(index: RunIndex, rec: TaskRecord) -> list[str]:
-    names = {rec.key, rec.spec.name} - {""}
-    return [
-        other.key
-        for other in index.records.values()
-        if other is not rec and names.intersection(parents_of(other))
-    ]
+    found = index.children()
+    keys = found.get(rec.key, []) + (found.get(rec.spec.name, []) if rec.spec.name else [])
+    return [k for k in dict.fromkeys(keys) if k != rec.key]
 
 
 def _links(index: RunIndex, refs: list[str]) -> list[dict[str, Any]]:

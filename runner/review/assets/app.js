@@ -85,7 +85,12 @@
     }, thumbs,
       el("div", { class: "t" }, el("span", { class: "name", text: item.name || "-" }), badges),
       el("p", { class: "prompt", text: item.prompt, title: `${item.model} · ${item.key}` }),
-      item.error ? el("div", { class: "err", text: item.error }) : null);
+      item.error ? el("div", { class: "err", text: item.error }) : null,
+      el("div", { class: "acts" },
+        el("button", { type: "button", class: "keep", title: "keep (k)", text: "✓ keep",
+          onclick: (e) => { e.stopPropagation(); state.cursor = i; mark("keep"); } }),
+        el("button", { type: "button", class: "reject", title: "reject (x)", text: "✗ reject",
+          onclick: (e) => { e.stopPropagation(); state.cursor = i; mark("reject"); } })));
   }
 
   function render() {
