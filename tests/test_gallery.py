@@ -77,6 +77,7 @@ async def test_a_large_run_opens_on_its_first_page_and_pages_through_chunks(
     run_dir = build(tmp_path / "big", 450, files=False)
     report(run_dir)
     assert len(list((run_dir / "gallery").glob("chunk-*.js"))) == 7
+    assert len(list((run_dir / "gallery").glob("search-*.js"))) == 7
     async with open_browser(tmp_path) as page:
         await page.goto((run_dir / "index.html").as_uri())
         await page.wait_for(SHOWN)
@@ -91,7 +92,9 @@ async def test_a_large_run_opens_on_its_first_page_and_pages_through_chunks(
         await page.wait_for("/of 225 /.test(document.querySelector('#pageinfo').textContent)")
         await _set(page, "q", "task-44")
         await page.wait_for(f"{CARDS}.length === 5")  # task-441, 443 ... 449: the odd ones
-        assert await page.evaluate(loaded) == 7
+        searched = "[...document.scripts].filter(s => s.src.includes('search-')).length"
+        assert await page.evaluate(searched) == 7  # a filter reads every task's search row...
+        assert await page.evaluate(loaded) < 7  # ...and only the cards of the page it shows
 
 
 async def test_local_references_keep_their_file_names_and_show_as_thumbnails(

@@ -156,7 +156,7 @@ def table(args: argparse.Namespace, rows: list[Figures], ours: Figures) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="seedream-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="seedream-bench-", ignore_cleanup_errors=True) as tmp:
         folder = Path(tmp)
         if args.pages_only:
             print(await pages.pages_report(args.page_tasks, folder), flush=True)

@@ -130,3 +130,5 @@ async def open_browser(tmp: Path) -> AsyncIterator[Page]:
     finally:
         proc.kill()
         await proc.aclose()
+        # Chromium's helper processes may still be writing the profile for a moment.
+        shutil.rmtree(tmp / "profile", ignore_errors=True)

@@ -38,6 +38,7 @@ new Promise(resolve => {{
 CARDS = "document.querySelectorAll('#grid > article').length"
 INFO = "document.querySelector('#pageinfo').textContent"
 CHUNKS = "[...document.scripts].filter(s => s.src.includes('chunk-')).length"
+SEARCHES = "[...document.scripts].filter(s => s.src.includes('search-')).length"
 
 
 async def _filter(page: Page, mark: str, field: str, value: str) -> float:
@@ -73,11 +74,12 @@ async def _gallery(page: Page, index: Path) -> list[str]:
     ms = await _filter(page, "shown", "q", "lighthouse canyon")
     lines.append(
         f"  gallery      first filter  {ms:6.0f} ms  {await page.evaluate(INFO)} "
-        f"(loads all {await page.evaluate(CHUNKS)} chunk files)"
+        f"(read {await page.evaluate(SEARCHES)} search files, "
+        f"{await page.evaluate(CHUNKS)} chunk file(s) of cards)"
     )
     ms = await _filter(page, "shown", "status", "failed")
     info = await page.evaluate(INFO)
-    lines.append(f"  gallery      next filter   {ms:6.0f} ms  {info} (in memory)")
+    lines.append(f"  gallery      next filter   {ms:6.0f} ms  {info} (and failed; in memory)")
     return lines
 
 

@@ -4,7 +4,9 @@ The page itself is small: totals, filter controls, and the first page of tasks
 as plain HTML (what a reader without scripts sees). The tasks live beside it
 in `gallery/chunk-NNNNN.js`, CHUNK tasks a file, failed ones first; an inline
 script loads the chunk a page needs (script tags work from file://, fetch does
-not), and all of them only when a filter or another order asks for it.
+not). A filter or another order reads `gallery/search-NNNNN.js` (each task's
+state, decision, model, kind and lower-cased text: a fraction of the cards),
+then loads only the chunks that hold the page of matches it shows.
 Nothing is fetched from the network, and every run-derived string is escaped
 (here) or set as text (in the script).
 """
@@ -41,16 +43,31 @@ def gallery_order(
     return sorted(range(len(records)), key=lambda i: RANK[status_of(records[i])])
 
 
+def search_row(item: dict[str, Any]) -> list[Any]:
+    """What the filters read, small: a search loads these for every task, not the cards."""
+    text = f"{item.get('name') or ''}\n{item['prompt']}\n{item['key']}".lower()
+    model = item.get("model_code") or item.get("parameters", {}).get("model_code", "")
+    kind = item.get("kind") or "image"
+    return [item["status"], item.get("decision") or "none", model, kind, text, item.get("n", 0)]
+
+
+def _commit_js(folder: Path, name: str, call: bytes, number: int, data: bytes) -> None:
+    tmp = folder / f".{name}.tmp"
+    tmp.write_bytes(b"%s(%d,%s);\n" % (call, number, data))
+    commit_file(tmp, folder / name)
+
+
 def write_chunks(folder: Path, items: Iterator[dict[str, Any]]) -> int:
-    """Write the items in chunk files; returns how many; stale chunks are removed."""
+    """Write the items in chunk files, and their search rows in search files beside
+    them; returns how many chunks; stale files are removed."""
     folder.mkdir(exist_ok=True)
     count, batch = 0, list[dict[str, Any]]()
 
     def flush() -> None:
         nonlocal count
-        tmp = folder / f".chunk-{count:05d}.js.tmp"
-        tmp.write_bytes(b"galleryChunk(%d,%s);\n" % (count, orjson.dumps(batch)))
-        commit_file(tmp, folder / f"chunk-{count:05d}.js")
+        rows = orjson.dumps([search_row(item) for item in batch])
+        _commit_js(folder, f"chunk-{count:05d}.js", b"galleryChunk", count, orjson.dumps(batch))
+        _commit_js(folder, f"search-{count:05d}.js", b"gallerySearch", count, rows)
         count += 1
         batch.clear()
 
@@ -60,8 +77,8 @@ def write_chunks(folder: Path, items: Iterator[dict[str, Any]]) -> int:
             flush()
     if batch or count == 0:
         flush()
-    for old in folder.glob("chunk-*.js"):
-        if int(old.stem.removeprefix("chunk-")) >= count:
+    for old in [*folder.glob("chunk-*.js"), *folder.glob("search-*.js")]:
+        if int(old.stem.split("-", 1)[1]) >= count:
             old.unlink()
     return count
 

@@ -55,6 +55,7 @@ class ReviewApp:
         self.token = token or new_token()
         self.index = RunIndex(LedgerFollower(self.ledger))
         self.index.sync()
+        self.index.page(Query(), 0, 1)  # the first page's facets and list, before anyone asks
         self.port = 0
         self._assets = {name: _asset(name) for name in ASSETS}
 

@@ -1,33 +1,44 @@
 // The gallery's pages and filters. GALLERY (set just before) says how the data is chunked.
-// Chunks are scripts beside this page (gallery/chunk-NNNNN.js calling galleryChunk), loaded
-// only when a page or a filter needs them. Run-derived strings are set as text, never markup.
+// Data are scripts beside this page: gallery/chunk-NNNNN.js (the cards, galleryChunk) and
+// gallery/search-NNNNN.js (what filters read, gallerySearch), loaded only when a page or a
+// filter needs them. Run-derived strings are set as text, never markup.
 "use strict";
 (() => {
   const G = GALLERY;
-  const chunks = new Array(G.chunks);
-  const waiting = {};
   const form = document.getElementById("filters");
   const grid = document.getElementById("grid");
   const state = { page: 0, list: null, busy: 0 };
   window.gallery = state;
 
-  window.galleryChunk = (n, items) => {
-    chunks[n] = items;
-    (waiting[n] || []).forEach((f) => f());
-  };
-  function chunk(n) {
-    if (chunks[n]) return Promise.resolve(chunks[n]);
-    return new Promise((resolve, reject) => {
-      const first = !waiting[n];
-      (waiting[n] = waiting[n] || []).push(() => resolve(chunks[n]));
-      if (!first) return;
-      const s = document.createElement("script");
-      s.src = `gallery/chunk-${String(n).padStart(5, "0")}.js?v=${encodeURIComponent(G.v)}`;
-      s.onerror = () => reject(new Error("missing " + s.src));
-      document.head.append(s);
-    });
+  function loader(kind, call) {
+    const got = new Array(G.chunks);
+    const waiting = {};
+    window[call] = (n, rows) => {
+      got[n] = rows;
+      (waiting[n] || []).forEach((f) => f());
+    };
+    return (n) => {
+      if (got[n]) return Promise.resolve(got[n]);
+      return new Promise((resolve, reject) => {
+        const first = !waiting[n];
+        (waiting[n] = waiting[n] || []).push(() => resolve(got[n]));
+        if (!first) return;
+        const s = document.createElement("script");
+        s.src = `gallery/${kind}-${String(n).padStart(5, "0")}.js?v=${encodeURIComponent(G.v)}`;
+        s.onerror = () => reject(new Error("missing " + s.src));
+        document.head.append(s);
+      });
+    };
   }
-  const all = () => Promise.all([...Array(G.chunks).keys()].map(chunk)).then((cs) => cs.flat());
+  const chunk = loader("chunk", "galleryChunk");
+  const search = loader("search", "gallerySearch");
+  const every = [...Array(G.chunks).keys()];
+  // The cards at these positions (in file order), each chunk loaded once.
+  async function at(positions) {
+    const need = [...new Set(positions.map((p) => Math.floor(p / G.chunk)))];
+    const got = Object.fromEntries(await Promise.all(need.map(async (c) => [c, await chunk(c)])));
+    return positions.map((p) => got[Math.floor(p / G.chunk)][p % G.chunk]);
+  }
 
   function el(tag, attrs, ...kids) {
     const n = document.createElement(tag);
@@ -72,43 +83,37 @@
     f.words = (f.q || "").toLowerCase().split(/\s+/).filter(Boolean);
     return f;
   }
-  function matches(f, it) {
-    if (f.status && it.status !== f.status) return false;
-    if (f.decision && (it.decision || "none") !== f.decision) return false;
-    if (f.model && (it.model_code || (it.parameters || {}).model_code) !== f.model) return false;
-    if (f.kind && (it.kind || "image") !== f.kind) return false;
-    if (f.words.length) {
-      const text = `${it.name}\n${it.prompt}\n${it.key}`.toLowerCase();
-      if (!f.words.every((w) => text.includes(w))) return false;
-    }
-    return true;
+  // A search row: [status, decision, model, kind, lower-cased name/prompt/key, manifest index].
+  function matches(f, r) {
+    if (f.status && r[0] !== f.status) return false;
+    if (f.decision && r[1] !== f.decision) return false;
+    if (f.model && r[2] !== f.model) return false;
+    if (f.kind && r[3] !== f.kind) return false;
+    return f.words.every((w) => r[4].includes(w));
   }
 
   async function show(page) {
     const mine = ++state.busy;
     const f = filters();
     const plain = !f.words.length && !f.status && !f.decision && !f.model && !f.kind && !f.sort;
-    let items, total;
+    let positions;
     if (plain) {
       state.list = null;
-      total = G.total;
-      const from = page * G.page, to = Math.min(total, from + G.page);
-      const need = [];
-      for (let c = Math.floor(from / G.chunk); c <= Math.floor(Math.max(from, to - 1) / G.chunk) && c < G.chunks; c++) need.push(c);
-      const got = (await Promise.all(need.map(chunk))).flat();
-      const base = need.length ? need[0] * G.chunk : 0;
-      items = got.slice(from - base, to - base);
+      positions = [];
+      for (let p = page * G.page; p < Math.min(G.total, page * G.page + G.page); p++) positions.push(p);
     } else {
       if (!state.list || state.list.key !== JSON.stringify(f)) {
         document.getElementById("pageinfo").textContent = "searching…";
-        const every = await all();
-        const list = every.filter((it) => matches(f, it));
-        if (f.sort === "order") list.sort((a, b) => a.n - b.n);
-        state.list = { key: JSON.stringify(f), items: list };
+        const rows = (await Promise.all(every.map(search))).flat();
+        const hits = [];
+        rows.forEach((r, p) => { if (matches(f, r)) hits.push(p); });
+        if (f.sort === "order") hits.sort((a, b) => rows[a][5] - rows[b][5]);
+        state.list = { key: JSON.stringify(f), hits };
       }
-      total = state.list.items.length;
-      items = state.list.items.slice(page * G.page, page * G.page + G.page);
+      positions = state.list.hits.slice(page * G.page, page * G.page + G.page);
     }
+    const total = plain ? G.total : state.list.hits.length;
+    const items = await at(positions);
     if (mine !== state.busy) return;
     state.page = page;
     state.total = total;
