@@ -183,6 +183,18 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
         help="an output image larger than this is refused (default 64)",
     )
     r.add_argument(
+        "--max-video-download-mb",
+        type=positive(float),
+        default=4096.0,
+        metavar="MB",
+        help="an output video larger than this is refused (default 4096)",
+    )
+    for flag, text in (
+        ("--video-first-poll", "first check of a video task (default: its model's, see `models`)"),
+        ("--video-poll-interval", "re-checks of a video task (default: its model's)"),
+    ):
+        r.add_argument(flag, type=positive(float), default=None, metavar="SECONDS", help=text)
+    r.add_argument(
         "--give-up-after",
         default="15m",
         metavar="DURATION",
@@ -224,6 +236,30 @@ def _simulate_flags(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--qps", type=positive(float), default=20.0, help="the account's QPS limit")
     sim.add_argument("--gen", default="2-6", help="generation time range, seconds (default 2-6)")
+    sim.add_argument(
+        "--video-gen", default="20-60", help="video generation time range, seconds (default 20-60)"
+    )
+    sim.add_argument(
+        "--model-times",
+        type=positive(float),
+        metavar="SCALE",
+        help="each model's own generation times from the model table, times SCALE "
+        "(instead of --gen and --video-gen)",
+    )
+    sim.add_argument(
+        "--video-mb",
+        type=float,
+        default=0.0,
+        metavar="MB",
+        help="pad every video to this size (default: as encoded, about 1 MB for 5 s)",
+    )
+    sim.add_argument(
+        "--drop-first",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the CDN drops the connection mid-body on the first N fetches of each file",
+    )
     sim.add_argument("--fail-rate", type=float, default=0.0)
     sim.add_argument("--seed", type=int, default=0)
     for fault in ("error-50000", "reset", "lost-submit", "html-502", "slow", "truncate"):

@@ -59,6 +59,14 @@ class Request:
         return "video" if self.video_duration is not None or self.quality_mode else "image"
 
     @property
+    def creation_type(self) -> int:
+        """3 image, 4 video: the submit's creation_type and the task list's type."""
+        spec = modeltable.find(self.model_code)
+        if spec is not None:
+            return spec.creation_type
+        return 4 if self.kind == "video" else 3
+
+    @property
     def outputs(self) -> int:
         """Files the task makes: its images, or one video."""
         return 1 if self.kind == "video" else self.number_of_images
@@ -72,7 +80,7 @@ class Request:
         video = self.kind == "video"
         body: dict[str, Any] = {
             "ref_prompt": self.prompt,
-            "creation_type": spec.creation_type if spec else (4 if video else 3),
+            "creation_type": self.creation_type,
             "model_code": self.model_code,
             "aspect_ratio": self.aspect_ratio,
             "clarity": self.clarity,

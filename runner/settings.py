@@ -34,6 +34,8 @@ class RunOptions:
     budget_source: str = ""  # what set max_images when not --max-images, for the log line
     first_poll_s: float = 5.0  # before any task has finished, the first check comes this late
     poll_interval_s: float = 2.0  # re-checks of a task that is not done yet
+    video_first_poll_s: float | None = None  # video models; None: the model table's value
+    video_poll_interval_s: float | None = None  # video models; None: the model table's value
     poll_linger_s: float = 10.0  # while submitting, a partial poll batch waits up to this
     poll_share: float = 0.15  # while submitting, polls use at most this share of the rate
     timeout_s: float = 30.0  # one HTTP exchange with the API
@@ -41,7 +43,8 @@ class RunOptions:
     clock_skew_s: float = 60.0  # allowed difference between our clock and the server's
     max_scan_pages: int = 200
     download_attempts: int = 4  # per image, each after a re-query for fresh URLs
-    max_download_bytes: int = 64 * 1024 * 1024
+    max_download_bytes: int = 64 * 1024 * 1024  # an image
+    max_video_download_bytes: int = 4096 * 1024 * 1024  # a video
     retry_failed: bool = False
     reroll_rejected: bool = False  # resubmit what review rejected, as new attempts
     max_submit_attempts: int = 8
@@ -89,6 +92,9 @@ def request_from(args: argparse.Namespace) -> RunRequest:
         retry_failed=args.retry_failed,
         reroll_rejected=args.reroll_rejected,
         max_download_bytes=int(args.max_download_mb * 1024 * 1024),
+        max_video_download_bytes=int(args.max_video_download_mb * 1024 * 1024),
+        video_first_poll_s=args.video_first_poll,
+        video_poll_interval_s=args.video_poll_interval,
     )
     return RunRequest(
         args.manifest,

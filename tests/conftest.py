@@ -18,7 +18,7 @@ from runner.commands.run import run
 from runner.rundir.ledger import read
 from runner.settings import RunOptions, RunRequest
 from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
-from runner.simulator.images import render_png
+from runner.simulator.outputs import output_body
 
 FAST_SIM = SimConfig(qps_limit=200.0, queue_s=(0.0, 0.05), gen_s=(0.1, 0.3), upload_ready_s=0.05)
 FAST_RUN = RunOptions(
@@ -64,10 +64,8 @@ class Harness:
                 data = (self.out / image.path).read_bytes()
                 assert hashlib.sha256(data).hexdigest() == image.sha256
                 task = self.sim.state.tasks[rec.unique_id]
-                long_side = task.body["clarity"] // 8
-                expected = render_png(
-                    f"{rec.unique_id}/{index}", task.body["aspect_ratio"], long_side
-                )
+                body = output_body(self.sim.config, rec.unique_id, task.body, index)
+                expected = body.read(0, body.size)
                 assert data == expected, f"{image.path} differs from what the server served"
                 checked += 1
         return checked

@@ -49,14 +49,16 @@ class Pages:
     def __init__(self, clock: SteppedClock, done_at_check: int) -> None:
         self.clock, self.done_at_check = clock, done_at_check
         self.calls: list[tuple[float, list[str]]] = []
+        self.types: list[int] = []  # the `type` of each call: 3 images, 4 videos
         self.checks: Counter[str] = Counter()
         self.on_call: Callable[[], None] = lambda: None
 
     async def page(
-        self, ids: list[str], page: int = 1, size: int = 50
+        self, ids: list[str], page: int = 1, size: int = 50, kind_type: int = 3
     ) -> tuple[list[dict[str, Any]], int, str]:
         assert len(ids) <= BATCH
         self.calls.append((round(self.clock.now(), 6), list(ids)))
+        self.types.append(kind_type)
         self.checks.update(ids)
         self.on_call()
         items = [
@@ -68,12 +70,14 @@ class Pages:
         return items, 1, "trace"
 
 
-def _records(n: int) -> list[TaskRecord]:
+def _records(n: int, model: str = "doubao-seedream-4.0", first: int = 0) -> list[TaskRecord]:
     return [
         TaskRecord(
-            TaskSpec(f"k{i}", "", Request(f"p{i}")), state=TaskState.SUBMITTED, unique_id=f"u{i}"
+            TaskSpec(f"k{i}", "", Request(f"p{i}", model_code=model)),
+            state=TaskState.SUBMITTED,
+            unique_id=f"u{i}",
         )
-        for i in range(n)
+        for i in range(first, first + n)
     ]
 
 
@@ -149,3 +153,17 @@ async def test_while_submitting_a_partial_batch_waits_for_the_linger_time() -> N
     await _run(pages, clock, new=_records(10), keep_submitting=True)
     # Due at 5 s, but a batch of 10 of 50 waits up to poll_linger_s for more.
     assert pages.calls == [(15.0, [f"u{i}" for i in range(10)])]
+
+
+async def test_videos_are_polled_on_their_models_schedule_and_listed_apart() -> None:
+    clock = SteppedClock()
+    pages = Pages(clock, done_at_check=3)
+    videos = _records(2, "Doubao-Seedance-1.0-pro", first=10)  # table: first 60 s, every 15 s
+    done = await _run(pages, clock, new=[*_records(2), *videos])
+    image_calls = [t for (t, _), k in zip(pages.calls, pages.types, strict=True) if k == 3]
+    video_calls = [t for (t, _), k in zip(pages.calls, pages.types, strict=True) if k == 4]
+    assert image_calls == [5.0, 7.0, 9.0]
+    assert video_calls == [60.0, 75.0, 90.0]
+    for (_, ids), kind in zip(pages.calls, pages.types, strict=True):  # never mixed in a call
+        assert {uid in ("u10", "u11") for uid in ids} == {kind == 4}
+    assert len(done) == 4

@@ -119,7 +119,7 @@ def test_invalid_rate() -> None:
 
 
 def test_first_check_estimate_moves_at_most_5_percent_per_poll_call() -> None:
-    from runner.pipeline.poll import GenEstimator
+    from runner.pipeline.schedule import GenEstimator
 
     est = GenEstimator(2.0)
     est.observe(done=0, running=50)  # a whole batch checked too early

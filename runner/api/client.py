@@ -194,14 +194,16 @@ class ApiClient:
         return answer
 
     async def page(
-        self, unique_ids: list[str], page: int = 1, page_size: int = 50
+        self, unique_ids: list[str], page: int = 1, page_size: int = 50, kind_type: int = 3
     ) -> tuple[list[dict[str, Any]], int, str]:
-        """Items, total pages, trace_id. At most 50 ids: that is the API's cap."""
+        """Items, total pages, trace_id. At most 50 ids: that is the API's cap.
+
+        `kind_type`: 3 lists image tasks, 4 video tasks."""
         if len(unique_ids) > 50:
             raise ValueError("at most 50 unique_ids per page call")
         body = {
             "unique_ids": unique_ids,
-            "type": 3,
+            "type": kind_type,
             "page": page,
             "page_size": page_size,
             "is_success": False,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import anyio
 
-from runner.bench import baselines, pages, scale
+from runner.bench import baselines, pages, scale, video
 from runner.bench.runner_cli import child_env, run_argv, simulator_env
 from runner.simulator import RunningSimulator, SimConfig
 
@@ -161,6 +161,9 @@ async def main(args: argparse.Namespace) -> None:
         if args.pages_only:
             print(await pages.pages_report(args.page_tasks, folder), flush=True)
             return
+        if args.video_only:
+            print(await video.report(folder, args.video_mb), flush=True)
+            return
         ours = await run_ours(args, args.qps or args.limit, folder)
         rows = [ours]
         if not args.no_over:
@@ -175,6 +178,9 @@ async def main(args: argparse.Namespace) -> None:
         if args.pages:
             print()
             print(await pages.pages_report(args.page_tasks, folder), flush=True)
+        if args.video_mb:
+            print()
+            print(await video.report(folder, args.video_mb), flush=True)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -216,6 +222,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--pages-only", action="store_true", help="print only the page figures")
     p.add_argument("--page-tasks", type=int, default=100_000)
+    p.add_argument(
+        "--video-mb",
+        type=int,
+        default=500,
+        help="the size of the video whose download memory is measured (0: skip)",
+    )
+    p.add_argument("--video-only", action="store_true", help="only the video memory figure")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("runner_args", nargs="*", help="extra flags for our runner (after --)")
     args = p.parse_args(argv)

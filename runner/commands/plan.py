@@ -61,7 +61,8 @@ def plan_data(
         ),
         "totals": {
             "tasks": len(specs),
-            "images": sum(s.request.number_of_images for s in specs),
+            "images": sum(s.request.outputs for s in specs if s.request.kind != "video"),
+            "videos": sum(1 for s in specs if s.request.kind == "video"),
             "uploads": len(loaded.files),
             "uploads_done": sum(1 for sha in loaded.files if sha in uploaded),
             "already_done": done,
@@ -109,8 +110,9 @@ def plan_lines(data: dict[str, Any]) -> Iterator[str]:
     budget = f"; budget {tot['max_images']} images" if tot["max_images"] else ""
     if tot.get("rerolls"):
         budget += f"; {tot['rerolls']} rejected task(s) to reroll as new attempts"
+    videos = f", {tot['videos']} videos" if tot.get("videos") else ""
     yield (
-        f"\n{tot['tasks']} tasks, {tot['images']} images{uploads}{budget}; already done "
+        f"\n{tot['tasks']} tasks, {tot['images']} images{videos}{uploads}{budget}; already done "
         f"{tot['already_done']}, left {tot['left']} (run directory {data['run_dir']})"
     )
 

@@ -104,6 +104,7 @@ def _prepare(run: OpenRun, specs: list[TaskSpec], manifest_dir: Path) -> int:
     if checkpoint.due(run.ledger, run.options.checkpoint_events):
         run.ledger.checkpoint()  # before check_images, which corrects records in memory only
     clean_partials(run.run_dir / "images")
+    clean_partials(run.run_dir / "videos")
     redo = check_images(run.run_dir, run.replay)
     if redo:
         log.warning("%d recorded image(s) missing or unusable; fetching them again", redo)
@@ -152,14 +153,15 @@ def _finish(run: OpenRun, outcome: Outcome | None) -> int:
     )
     if checkpoint.due(run.ledger, run.options.checkpoint_events):
         run.ledger.checkpoint()
-    t = summary["tasks"]
+    t, v = summary["tasks"], summary.get("videos") or {}
     log.info(
-        "finished: %d succeeded, %d failed, %d pending; %d/%d images; exit %d",
+        "finished: %d succeeded, %d failed, %d pending; %d/%d images%s; exit %d",
         t["succeeded"],
         t["failed"],
         t["pending"],
         summary["images"]["downloaded"],
         summary["images"]["expected"],
+        f", {v['downloaded']}/{v['expected']} videos" if v.get("expected") else "",
         code,
     )
     return int(code)
@@ -178,6 +180,7 @@ def _disk_stopped(
     )
     with contextlib.suppress(OSError):
         clean_partials(run_dir / "images")
+        clean_partials(run_dir / "videos")
     if run is None or not run.replay.records:
         return
     records = list(run.replay.records.values())

@@ -39,6 +39,10 @@ def main(args: argparse.Namespace) -> int:
     config = SimConfig(
         qps_limit=args.qps,
         gen_s=_range(args.gen),
+        video_gen_s=_range(args.video_gen),
+        model_time_scale=args.model_times,
+        video_bytes=int(args.video_mb * 1024 * 1024),
+        cdn_drop_first=args.drop_first,
         fail_rate=args.fail_rate,
         seed=args.seed,
         error_50000_rate=args.error_50000_rate,

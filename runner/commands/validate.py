@@ -12,10 +12,12 @@ from runner.settings import limits_from
 
 def validate(manifest: Path, limits: Limits = DEFAULT_LIMITS) -> str:
     loaded = load_tasks(manifest, limits)
-    images = sum(s.request.number_of_images for s in loaded.specs)
+    images = sum(s.request.outputs for s in loaded.specs if s.request.kind != "video")
+    videos = sum(1 for s in loaded.specs if s.request.kind == "video")
     uploads = f", {len(loaded.files)} local images to upload" if loaded.files else ""
+    also = f", {videos} videos" if videos else ""
     return (
-        f"{manifest}: OK, {len(loaded.specs)} tasks, {images} images{uploads} "
+        f"{manifest}: OK, {len(loaded.specs)} tasks, {images} images{also}{uploads} "
         f"(run name {loaded.name!r})"
     )
 

@@ -1,27 +1,28 @@
-"""Download stage: generated tasks in, images on disk.
+"""Download stage: generated tasks in, images and videos on disk.
 
 CDN fetches are outside the API budget; `--concurrency` bounds them. Each
-image streams into a temporary file beside its final name, is checked (length,
-size cap, image magic bytes), fsynced and renamed, and only then recorded.
-A failing URL makes us ask the API for fresh URLs, a bounded number of times.
+file streams into a temporary file beside its final name (images/ or videos/),
+resumed with Range after a dropped connection (transfer.py), is checked
+(length, the size cap of its kind, magic bytes: PNG, JPEG, WebP, MP4),
+fsynced and renamed, and only then recorded. A failing URL makes us ask the
+API for fresh URLs, a bounded number of times.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
 
-import aiohttp
 import anyio
 from anyio.abc import ObjectReceiveStream
 
 from runner.api import retry
 from runner.errors import DiskWriteError, DownloadError, TransientApiError
+from runner.pipeline import transfer
 from runner.pipeline.context import RunContext
 from runner.records import ImageFile, TaskRecord, TaskState
-from runner.rundir.files import PartFile, commit_file, image_kind, image_name, writing
+from runner.rundir.files import PartFile, commit_file, file_kind, image_name, output_dir, writing
 from runner.rundir.replay import settle_images
 
 log = logging.getLogger("runner.download")
@@ -112,51 +113,33 @@ async def fetch(ctx: RunContext, rec: TaskRecord, index: int, url: str) -> Image
     if not url.lower().startswith(("http://", "https://")):
         # not fetched; a re-query of the task may well give a proper URL
         raise DownloadError(url, "output URL is not http(s); not fetched", refreshable=True)
-    cap = ctx.options.max_download_bytes
-    with writing(ctx.images_dir):
-        ctx.images_dir.mkdir(parents=True, exist_ok=True)
-    temp = ctx.images_dir / f".{rec.key}.{index}.part"
-    digest, size, head = hashlib.sha256(), 0, b""
+    kind = rec.spec.request.kind
+    opts = ctx.options
+    cap = opts.max_video_download_bytes if kind == "video" else opts.max_download_bytes
+    folder = ctx.run_dir / output_dir(kind)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".{rec.key}.{index}.part"
     try:
-        async with ctx.session.get(url, timeout=aiohttp.ClientTimeout(total=300)) as response:
-            if response.status != 200:
-                raise DownloadError(url, f"HTTP {response.status}", refreshable=True)
-            expected = response.content_length
-            if expected is not None and expected > cap:
-                raise DownloadError(url, f"{expected:,} bytes is over the cap", refreshable=False)
-            with PartFile(temp) as fh:
-                async for chunk in response.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > cap:
-                        raise DownloadError(url, f"more than {cap:,} bytes", refreshable=False)
-                    if len(head) < 16:
-                        head += chunk[:16]
-                    digest.update(chunk)
-                    fh.write(chunk)
-            if expected is not None and size != expected:
-                raise DownloadError(url, f"body {size:,} of {expected:,} bytes", refreshable=True)
-    except DiskWriteError:
-        temp.unlink(missing_ok=True)  # a full disk: the run stops; leave no .part behind
+        with PartFile(temp) as part:
+            got = await transfer.receive(ctx.session, url, part, cap)
+    except (DiskWriteError, DownloadError):
+        temp.unlink(missing_ok=True)  # a full disk stops the run; leave no .part behind
         raise
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    if got.resumes:
+        ctx.stats.counts["resumed"] += got.resumes
+    ext = file_kind(got.head, kind)
+    if ext is None:
         temp.unlink(missing_ok=True)
-        raise DownloadError(
-            url, f"transfer failed: {exc.__class__.__name__}", refreshable=True
-        ) from exc
-    except DownloadError:
-        temp.unlink(missing_ok=True)
-        raise
-    kind = image_kind(head)
-    if kind is None:
-        temp.unlink(missing_ok=True)
-        raise DownloadError(url, "the body is not an image", refreshable=True)
-    final = ctx.images_dir / image_name(rec.spec, index, kind, rec.attempt)
+        what = "a video" if kind == "video" else "an image"
+        raise DownloadError(url, f"the body is not {what}", refreshable=True)
+    final = folder / image_name(rec.spec, index, ext, rec.attempt)
     try:
         await anyio.to_thread.run_sync(commit_file, temp, final)
     except DiskWriteError:
         temp.unlink(missing_ok=True)
         raise
-    return ImageFile(str(Path("images") / final.name), digest.hexdigest(), size)
+    return ImageFile(str(Path(output_dir(kind)) / final.name), got.sha256, got.size)
 
 
 def verify_files(run_dir: Path, rec: TaskRecord) -> list[int]:

@@ -24,6 +24,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from runner.errors import TransientApiError
 from runner.pipeline.clock import MONOTONIC, Clock
 from runner.pipeline.context import RunContext
+from runner.pipeline.schedule import PollSchedule
 from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.poll")
@@ -32,25 +33,6 @@ RUNNING = frozenset({"Queued", "Ready", "Generating"})
 FAILED = frozenset({"Error", "Fail"})
 MAX_UNKNOWN_POLLS = 200  # an unknown progress_desc is polled this often before giving up
 MAX_MISSES = 60  # the API did not list the task this many times in a row
-
-
-class GenEstimator:
-    """Where to put a task's first check: moves toward the median generation time.
-
-    After each poll call, by the share of its first checks that found the task
-    done: all done moves it 5% earlier, none done 5% later, half done not at
-    all. Once per call, not per task: a batch of 50 must not move it 1.05**50.
-    """
-
-    def __init__(self, initial_s: float, low_s: float = 0.5, high_s: float = 600.0):
-        self.value_s, self.low_s, self.high_s = initial_s, low_s, high_s
-
-    def observe(self, done: int, running: int) -> None:
-        if done + running == 0:
-            return
-        share_done = done / (done + running)
-        factor = 1.0 + 0.05 * (1.0 - 2.0 * share_done)
-        self.value_s = min(self.high_s, max(self.low_s, self.value_s * factor))
 
 
 @dataclass(slots=True)
@@ -72,8 +54,7 @@ class Poller:
         clock: Clock = MONOTONIC,
     ):
         self.ctx, self.receive, self.to_download, self.clock = ctx, receive, to_download, clock
-        opts = ctx.options
-        self.estimator = GenEstimator(opts.first_poll_s)
+        self.schedule = PollSchedule(ctx.options)
         self._heap: list[tuple[float, int, _Due]] = []
         self._ready: deque[tuple[float, _Due]] = deque()
         self._seq = itertools.count()
@@ -99,7 +80,7 @@ class Poller:
     async def _take_in(self) -> None:
         async with self.receive:
             async for rec in self.receive:
-                self._push(self.clock.now() + self.estimator.value_s, _Due(rec))
+                self._push(self.clock.now() + self.schedule.first_s(rec), _Due(rec))
                 self._wake.set()
         self._inflow_done = True
         self._wake.set()
@@ -148,35 +129,51 @@ class Poller:
         if self._wake.is_set():
             self._wake = anyio.Event()
 
+    def _take_batch(self) -> list[_Due]:
+        """Up to 50 due tasks of one kind: the task list shows images or videos, not both."""
+        kind = self._ready[0][1].record.spec.request.creation_type
+        batch: list[_Due] = []
+        other: list[tuple[float, _Due]] = []
+        while self._ready and len(batch) < BATCH:
+            due, entry = self._ready.popleft()
+            if entry.record.spec.request.creation_type == kind:
+                batch.append(entry)
+            else:
+                other.append((due, entry))
+        self._ready.extendleft(reversed(other))
+        return batch
+
     async def _poll_batch(self) -> None:
-        batch = [self._ready.popleft()[1] for _ in range(min(BATCH, len(self._ready)))]
+        batch = self._take_batch()
+        kind = batch[0].record.spec.request.creation_type
         self._last_poll = self.clock.now()
         ids = [e.record.unique_id for e in batch if e.record.unique_id]
         try:
-            items, _, trace = await self.ctx.client.page(ids, 1, BATCH)
+            items, _, trace = await self.ctx.client.page(ids, 1, BATCH, kind)
         except TransientApiError as exc:
             log.warning("poll of %d tasks failed (%s); will try again", len(batch), exc)
             for entry in batch:
-                self._push(self.clock.now() + self.ctx.options.poll_interval_s, entry)
+                self._push(self.clock.now() + self.schedule.interval_s(entry.record), entry)
             return
         self.ctx.stats.counts["polls"] += 1
         by_id = {i.get("unique_id"): i for i in items}
         # A garbled answer (ids that are not text) says nothing about which tasks it knows.
         self._intact = all(isinstance(uid, str) for uid in by_id)
-        firsts = [by_id.get(e.record.unique_id) for e in batch if e.first]
-        running = sum(1 for i in firsts if i is not None and i.get("progress_desc") in RUNNING)
-        self.estimator.observe(sum(1 for i in firsts if i is not None) - running, running)
+        self.schedule.observe(
+            [(e.record, by_id.get(e.record.unique_id), RUNNING) for e in batch if e.first]
+        )
         for entry in batch:
             await self._handle(entry, by_id.get(entry.record.unique_id), trace)
 
     async def _handle(self, entry: _Due, item: dict[str, Any] | None, trace: str) -> None:
         rec, ctx = entry.record, self.ctx
-        again = self.clock.now() + ctx.options.poll_interval_s
+        interval_s = self.schedule.interval_s(rec)
+        again = self.clock.now() + interval_s
         if item is None:
             entry.misses += 1
             if entry.misses == 1 and not entry.warned and self._intact:
                 entry.warned = True
-                wait_s = (MAX_MISSES - 1) * ctx.options.poll_interval_s
+                wait_s = (MAX_MISSES - 1) * interval_s
                 log.warning(
                     "task %s (unique_id %s): the API does not list it [trace_id %s]; asking "
                     "again every %gs, it is marked failed if still unknown after %d more checks "
@@ -184,7 +181,7 @@ class Poller:
                     rec.key,
                     rec.unique_id,
                     trace,
-                    ctx.options.poll_interval_s,
+                    interval_s,
                     MAX_MISSES - 1,
                     f"{wait_s / 60:.0f} min" if wait_s >= 90 else f"{wait_s:.0f} s",
                 )

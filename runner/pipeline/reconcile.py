@@ -37,18 +37,30 @@ MAX_OUTAGE_SETTLE_S = 120.0
 
 
 def same_request(item: dict[str, Any], request: Request, refs: list[str] | None = None) -> bool:
-    """Does a listed task carry exactly this request? `refs`: the URLs actually sent."""
-    info = item.get("photo_info")
+    """Does a listed task carry exactly this request? `refs`: the URLs actually sent.
+
+    An image task echoes its request in `photo_info`, a video task in `motion_info`
+    (start/end frames as `start_frame`/`end_frame` for the models that take them)."""
+    video = request.kind == "video"
+    info = item.get("motion_info" if video else "photo_info")
     if not isinstance(info, dict):
         return False
-    listed = info.get("ref_img_url", item.get("ref_img_url")) or []
+    listed = info.get("ref_img_url", item.get("ref_img_url")) or [
+        info[f] for f in ("start_frame", "end_frame") if info.get(f)
+    ]
     sent = list(request.ref_images) if refs is None else refs
+    same_kind = (
+        info.get("video_duration") == request.video_duration
+        and (info.get("quality_mode") or None) == request.quality_mode
+        if video
+        else info.get("number_of_images") == request.number_of_images
+    )
     return (
         info.get("ref_prompt") == request.prompt
         and list(listed) == sent
         and info.get("aspect_ratio", item.get("aspect_ratio")) == request.aspect_ratio
         and info.get("clarity") == request.clarity
-        and info.get("number_of_images") == request.number_of_images
+        and same_kind
         and item.get("model_code") == request.model_code
     )
 
@@ -78,8 +90,10 @@ def assign(
     return found
 
 
-async def scan(client: ApiClient, since_t: float, max_pages: int) -> list[dict[str, Any]]:
-    """The account's tasks back to `since_t`, newest pages first.
+async def scan(
+    client: ApiClient, since_t: float, max_pages: int, kind_type: int = 3
+) -> list[dict[str, Any]]:
+    """The account's tasks of one kind (3 image, 4 video) back to `since_t`, newest first.
 
     The order of `list` is undocumented: stopping early is only done while
     every page seen so far came in descending create_time order.
@@ -88,7 +102,7 @@ async def scan(client: ApiClient, since_t: float, max_pages: int) -> list[dict[s
     previous: float | None = None
     descending = True
     for page in range(1, max_pages + 1):
-        batch, total_page, _ = await client.page([], page, 50)
+        batch, total_page, _ = await client.page([], page, 50, kind_type)
         items.extend(batch)
         for item in batch:
             t = item.get("create_time")
@@ -169,7 +183,10 @@ class Reconciler:
             started = clock()
             try:
                 async with self.gate.reconciling(fingerprints):
-                    items = await scan(self.client, oldest - self.skew_s, self.max_pages)
+                    items = []
+                    for kind in sorted({r.spec.request.creation_type for r in pending}):
+                        since = oldest - self.skew_s
+                        items += await scan(self.client, since, self.max_pages, kind)
                     wanted = [
                         (r.key, r.intent_at or 0.0, r.spec.request, self.refs_of(r))
                         for r in pending

@@ -79,18 +79,21 @@ VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
 
 
 def kind_of(rec: TaskRecord) -> str:
-    """image or video: the request's own kind once it carries one, else from files or model."""
-    kind = getattr(rec.spec.request, "kind", None)
-    if isinstance(kind, str) and kind:
-        return kind
-    if any(f.path.lower().endswith(VIDEO_SUFFIXES) for f in rec.files.values()):
-        return "video"
-    return "video" if "seedance" in rec.spec.request.model_code.lower() else "image"
+    """image or video, as the model table says of the task's model."""
+    return rec.spec.request.kind
 
 
 def decision_counts(records: Iterable[TaskRecord]) -> dict[str, int]:
     counts = Counter(r.decision or "none" for r in records)
     return {"keep": counts["keep"], "reject": counts["reject"], "none": counts["none"]}
+
+
+def _files(records: Iterable[TaskRecord]) -> dict[str, int]:
+    expected = downloaded = 0
+    for rec in records:
+        expected += rec.images_expected
+        downloaded += len(rec.files)
+    return {"expected": expected, "downloaded": downloaded}
 
 
 def build_summary(
@@ -114,10 +117,8 @@ def build_summary(
             "failed": statuses["failed"],
             "pending": statuses["pending"],
         },
-        "images": {
-            "expected": sum(r.images_expected for r in records),
-            "downloaded": sum(len(r.files) for r in records),
-        },
+        "images": _files(r for r in records if r.spec.request.kind != "video"),
+        "videos": _files(r for r in records if r.spec.request.kind == "video"),
         "in_doubt": {"adopted": replay.adopted, "resubmitted": replay.resubmitted},
         "decisions": decision_counts(records),
         "references": {

@@ -49,6 +49,23 @@ def image_kind(head: bytes) -> str | None:
     return None
 
 
+def video_kind(head: bytes) -> str | None:
+    """mp4 (or mov) from an ISO media file's leading `ftyp` box; never from a URL."""
+    if head[4:8] != b"ftyp":
+        return None
+    return "mov" if head[8:12] == b"qt  " else "mp4"
+
+
+def file_kind(head: bytes, kind: str) -> str | None:
+    """The file extension the bytes say, if they are what a task of `kind` makes."""
+    return video_kind(head) if kind == "video" else image_kind(head)
+
+
+def output_dir(kind: str) -> str:
+    """Where a task's files go in the run directory: images/ or videos/."""
+    return "videos" if kind == "video" else "images"
+
+
 def image_name(spec: TaskSpec, index: int, ext: str, attempt: int = 1) -> str:
     """A later attempt's files get their own names: the earlier ones are kept."""
     base = slug(spec.name or spec.request.prompt[:40])
@@ -89,6 +106,12 @@ class PartFile:
         with writing(self.path):
             while view:
                 view = view[os.write(self._fd, view) :]
+
+    def truncate(self) -> None:
+        """Back to empty, to be written from the start again."""
+        with writing(self.path):
+            os.ftruncate(self._fd, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
 
     def close(self) -> None:
         if self._fd >= 0:

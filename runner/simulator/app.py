@@ -21,10 +21,11 @@ from typing import Any
 
 from aiohttp import web
 
+from runner.simulator.cdn import make_handler
 from runner.simulator.config import SimConfig
-from runner.simulator.images import render_png
 from runner.simulator.journal import Journal, restore
 from runner.simulator.mangle import KINDS, mangle
+from runner.simulator.outputs import EXTENSIONS, file_format, output_count, task_type
 from runner.simulator.state import SimState, SimTask
 from runner.simulator.validate import check_submit
 
@@ -159,32 +160,38 @@ async def submit(request: web.Request) -> web.Response:
 def task_view(state: SimState, task: SimTask, origin: str) -> dict[str, Any]:
     body = task.body
     progress = task.progress(time.monotonic())
-    count = body.get("number_of_images", 1)
+    count, kind = output_count(body), task_type(body)
+    ext = EXTENSIONS[file_format(body)]
     urls = (
-        [f"{origin}/cdn/{task.unique_id}/{i}.png?v={task.url_version}" for i in range(count)]
+        [f"{origin}/cdn/{task.unique_id}/{i}.{ext}?v={task.url_version}" for i in range(count)]
         if progress == "Success"
         else []
     )
     refs = list(body.get("ref_img_url", []))
+    request = {
+        "ref_img_url": refs,
+        "ref_prompt": body["ref_prompt"],
+        "clarity": body.get("clarity", 2048),
+        "aspect_ratio": body.get("aspect_ratio", "1:1"),
+        "quality_mode": body.get("quality_mode", ""),
+    }
+    if kind == 4:  # a video's request is echoed in motion_info
+        request["video_duration"] = body.get("video_duration")
+        request.update({k: body[k] for k in ("start_frame", "end_frame") if k in body})
+    else:
+        request["number_of_images"] = count
     return {
         "id": task.id,
         "unique_id": task.unique_id,
         "create_time": int(task.created_wall),
         "number_ai_creation": count,
-        "type": 3,
+        "type": kind,
         "progress_desc": progress,
         "err_msg": "任务失败,本次生成不消耗蝉豆" if progress == "Error" else "",
         "aspect_ratio": body.get("aspect_ratio", "1:1"),
         "output_url": urls,
-        "photo_info": {
-            "ref_img_url": refs,
-            "ref_prompt": body["ref_prompt"],
-            "clarity": body.get("clarity", 2048),
-            "aspect_ratio": body.get("aspect_ratio", "1:1"),
-            "quality_mode": "",
-            "number_of_images": count,
-        },
-        "motion_info": {},
+        "photo_info": request if kind == 3 else {},
+        "motion_info": request if kind == 4 else {},
         "ref_img_url": refs,
         "model_code": body["model_code"],
         "model_name": "",
@@ -223,6 +230,8 @@ async def page_tasks(request: web.Request) -> web.Response:
     owner = request.get(ACCOUNT_KEY, "")
     if state.accounts:  # an account lists its own tasks only
         tasks = [t for t in tasks if t.account == owner]
+    if body.get("type") in (3, 4):  # images or videos: a list shows one kind
+        tasks = [t for t in tasks if task_type(t.body) == body["type"]]
     if body.get("is_success") is True:
         now = time.monotonic()
         tasks = [t for t in tasks if t.progress(now) == "Success"]
@@ -248,43 +257,6 @@ async def page_tasks(request: web.Request) -> web.Response:
             },
         },
     )
-
-
-async def cdn_image(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE_KEY]
-    task = state.tasks.get(request.match_info["unique_id"])
-    index = int(request.match_info["index"])
-    version = request.query.get("v", "0")
-    if (
-        task is None
-        or task.progress(time.monotonic()) != "Success"
-        or not 0 <= index < task.body.get("number_of_images", 1)
-        or version != str(task.url_version)
-    ):
-        raise web.HTTPNotFound
-    state.cdn_fetches[(task.unique_id, index)] += 1
-    forced = state.cdn_fetches[(task.unique_id, index)] <= state.config.cdn_fail_first
-    if forced and state.cdn_fetches[(task.unique_id, index)] % 2 == 1:
-        state.expire_url(task)
-        raise web.HTTPNotFound
-    if state.chance(state.config.cdn_not_image_rate, "not-image", request.path):
-        return web.Response(text="<html>captive portal</html>", content_type="text/html")
-    if state.chance(state.config.cdn_404_rate, "404", request.path):
-        state.expire_url(task)  # this URL has "expired"; the task now lists a fresh one
-        raise web.HTTPNotFound
-    cfg = state.config
-    long_side = cfg.image_long_side_px or task.body.get("clarity", 2048) // 8
-    data = render_png(f"{task.unique_id}/{index}", task.body.get("aspect_ratio", "1:1"), long_side)
-    state.record_served(request.path, data)
-    if forced or state.chance(cfg.truncate_rate, "truncate", request.path):
-        response = web.StreamResponse(headers={"Content-Type": "image/png"})
-        response.content_length = len(data)
-        await response.prepare(request)
-        await response.write(data[: len(data) // 2])
-        if request.transport is not None:
-            request.transport.close()
-        return response
-    return web.Response(body=data, content_type="image/png")
 
 
 async def create_upload_url(request: web.Request) -> web.Response:
@@ -383,7 +355,7 @@ def make_app(config: SimConfig, state_dir: Path | None = None) -> web.Applicatio
     app.router.add_get("/open/v1/common/file_detail", file_detail)
     app.router.add_put("/_upload/{file_id}", put_upload)
     app.router.add_get("/cdn/uploads/{file_id}/{name}", uploaded_file)
-    app.router.add_get("/cdn/{unique_id}/{index:\\d+}.png", cdn_image)
+    app.router.add_get("/cdn/{unique_id}/{index:\\d+}.{ext:png|jpg|mp4}", make_handler(STATE_KEY))
     app.router.add_get("/_sim/stats", sim_stats)
     app.router.add_post("/_sim/revoke", sim_revoke)
     return app

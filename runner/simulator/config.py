@@ -22,7 +22,12 @@ class SimConfig:
     count_rejected: bool = False  # do 40001-rejected calls count against the window?
     file_limit_per_min: int = 30  # the upload endpoints' own limit
     queue_s: tuple[float, float] = (0.1, 0.3)
-    gen_s: tuple[float, float] = (0.5, 1.5)
+    gen_s: tuple[float, float] = (0.5, 1.5)  # images
+    video_gen_s: tuple[float, float] = (2.0, 4.0)  # videos take much longer
+    # A number: each model's own generation times from the model table, times this.
+    model_time_scale: float | None = None
+    video_fps: int = 4  # frames a second of the MP4s (each frame ~55 KB at 16:9)
+    video_bytes: int = 0  # pad every video to this size (0: as encoded, ~1 MB for 5 s)
     fail_rate: float = 0.0  # share of tasks that end in Error
     reject_word: str = "REJECTED-BY-MODERATION"  # a prompt containing it gets 40000
     token_lifetime_s: float = 86_400.0
@@ -45,3 +50,4 @@ class SimConfig:
     cdn_not_image_rate: float = 0.0  # CDN: HTTP 200 with an HTML page instead of the image
     accounts: tuple[SimAccount, ...] = ()  # more accounts beside the primary one above
     cdn_fail_first: int = 0  # CDN: the first N fetches of each image fail (404, truncated, ...)
+    cdn_drop_first: int = 0  # CDN: the first N fetches of each file drop the connection mid-body

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner import modeltable
 from runner.simulator.accounts import AccountState, extra_accounts
 from runner.simulator.config import SimConfig
 
@@ -65,6 +66,9 @@ class SimState:
     rejected_40001: int = 0
     mangled: collections.Counter[str] = field(default_factory=collections.Counter)
     cdn_fetches: collections.Counter[tuple[str, int]] = field(default_factory=collections.Counter)
+    cdn_bytes: collections.Counter[str] = field(
+        default_factory=collections.Counter
+    )  # sent, by path
     _draws: collections.Counter[tuple[object, ...]] = field(default_factory=collections.Counter)
     window: collections.deque[float] = field(default_factory=collections.deque)
     file_window: collections.deque[float] = field(default_factory=collections.deque)
@@ -199,7 +203,7 @@ class SimState:
             created_wall=time.time(),
             created_mono=time.monotonic(),
             queue_s=self.uniform(*cfg.queue_s, "queue", fp),
-            gen_s=self.uniform(*cfg.gen_s, "gen", fp),
+            gen_s=self.uniform(*self.gen_range(body), "gen", fp),
             fails=self.chance(cfg.fail_rate, "fail", fp),
             account=account,
         )
@@ -222,6 +226,14 @@ class SimState:
         self.submissions.append({"unique_id": task.unique_id, "body": body})
         self.notify("submit", task)
         return task
+
+    def gen_range(self, body: dict[str, Any]) -> tuple[float, float]:
+        """How long this task's model takes (see SimConfig.model_time_scale)."""
+        cfg = self.config
+        spec = modeltable.find(str(body.get("model_code")))
+        if cfg.model_time_scale is not None and spec is not None:
+            return spec.gen_s[0] * cfg.model_time_scale, spec.gen_s[1] * cfg.model_time_scale
+        return cfg.video_gen_s if spec is not None and spec.is_video else cfg.gen_s
 
     def replay_task(self, fp: str) -> None:
         """Advance the draws `create_task` made, so a restored account never reuses an id."""
@@ -254,10 +266,6 @@ class SimState:
             self._keep({"e": "put", "file_id": upload.file_id, "sha": sha, "wall": time.time()})
         upload.data, upload.put_mono = data, time.monotonic()
         self.upload_puts.append(sha)
-
-    def record_served(self, path: str, body: bytes) -> None:
-        self.served[path] = hashlib.sha256(body).hexdigest()
-        self.notify("served", path)
 
     def stats(self) -> dict[str, Any]:
         return {
