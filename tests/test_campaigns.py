@@ -78,7 +78,13 @@ def test_prompt_file_mistakes_name_the_file_and_line(
 
 def test_example_jobs_expand_to_the_expected_counts() -> None:
     counts = {p.name: len(specs_of(p)) for p in sorted(JOBS.glob("*.yaml"))}
-    assert counts == {"campaign.yaml": 8, "demo.yaml": 14, "local-refs.yaml": 4, "sweep.yaml": 21}
+    assert counts == {
+        "campaign.yaml": 8,
+        "demo.yaml": 14,
+        "local-refs.yaml": 4,
+        "mixed.yaml": 7,
+        "sweep.yaml": 21,
+    }
 
 
 def test_local_reference_problems_are_manifest_errors(tmp_path: Path) -> None:
