@@ -5,12 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
+from .cdp import needs_chromium, open_browser
 from .conftest import FAST_SIM, Harness
-from .test_gallery import CHROMIUM, evaluate_in_chromium
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
 # Wait for the metadata (what preload="metadata" fetches), then decode a frame
 # and read two pixels back: sky at the top, ground at the bottom.
@@ -22,7 +18,8 @@ CHECK = """
     for (const e of [event, 'error']) v.addEventListener(e, r);
     setTimeout(r, 10000); });
   await settle(() => v.readyState >= 1, 'loadedmetadata');
-  const meta = {videos: document.querySelectorAll('video').length, preload: v.preload,
+  const meta = {videos: document.querySelectorAll('video').length,
+                preload: v.getAttribute('preload'), controls: v.controls,
                 ready: v.readyState, width: v.videoWidth, height: v.videoHeight,
                 duration: v.duration, error: v.error && v.error.message};
   v.preload = 'auto'; v.load();
@@ -36,18 +33,21 @@ CHECK = """
 """
 
 
+@needs_chromium
 async def test_a_video_task_plays_inline_in_the_gallery(sim_factory, tmp_path: Path) -> None:
     h = Harness(tmp_path, await sim_factory(replace(FAST_SIM, video_gen_s=(0.2, 0.3))))
     manifest = h.manifest(
         "tasks:\n  - {prompt: waves, model: seedance-1.0-pro, aspect_ratio: '9:16'}\n"
     )
     assert await h.run(manifest, video_first_poll_s=0.2, video_poll_interval_s=0.1) == 0
-    html = (h.out / "index.html").read_text()
-    assert '<video controls preload="metadata" src="videos/' in html
 
-    seen = await evaluate_in_chromium(h.out / "index.html", h.tmp, CHECK)
+    async with open_browser(h.tmp) as page:
+        await page.goto((h.out / "index.html").as_uri())
+        await page.wait_for("!!document.querySelector('video')")
+        seen = await page.evaluate(CHECK)
 
-    assert seen["videos"] == 1 and seen["preload"] == "metadata" and seen["error"] is None
+    assert seen["videos"] == 1 and seen["preload"] == "metadata" and seen["controls"]
+    assert seen["error"] is None
     assert seen["ready"] >= 1 and (seen["width"], seen["height"]) == (144, 256)
     assert seen["duration"] == 5
     assert seen["top"] != seen["bottom"]  # a decoded picture: sky above, ground below

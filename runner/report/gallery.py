@@ -129,6 +129,9 @@ def gallery_parts(
         if decisions
         else ""
     )
+    videos = head.get("videos") or {}
+    if videos.get("expected"):
+        kept = f" · {videos['downloaded']} of {videos['expected']} videos{kept}"
     more = (
         f'<p class="more">showing the first {len(first)} of {tasks["total"]} tasks (failed first);'
         " the pages, search and filters need scripts enabled</p>"
