@@ -56,7 +56,9 @@ async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
     until = time.time()
     since = (state.audited_until or state.first_t or until) - ctx.options.clock_skew_s
     pages = max(ctx.options.max_scan_pages, len(ctx.records) // 25 + 20)
-    items = await scan(ctx.client, since, pages)
+    items: list[dict[str, Any]] = []
+    for kind in sorted({r.spec.request.creation_type for r in ctx.records.values()}) or [3]:
+        items += await scan(ctx.client, since, pages, kind)  # images and videos list apart
     new = match(ctx, items, since)
     for rec, item in new:
         uid = item["unique_id"]
@@ -99,7 +101,7 @@ def match(
     found = []
     for item in items:
         uid, created = item.get("unique_id"), item.get("create_time")
-        info = item.get("photo_info")
+        info = item.get("photo_info") or item.get("motion_info")  # an image's, or a video's
         if (
             not isinstance(uid, str)
             or uid in known
@@ -128,7 +130,7 @@ async def _fetch_missing(ctx: RunContext, wait_s: float) -> None:
         }
         if not missing:
             return
-        items = await _query(ctx, list(missing))
+        items = await _query(ctx, {uid: dup["key"] for uid, dup in missing.items()})
         running = 0
         for uid, dup in missing.items():
             item = items.get(uid)
@@ -151,15 +153,21 @@ async def _fetch_missing(ctx: RunContext, wait_s: float) -> None:
         await anyio.sleep(ctx.options.poll_interval_s)
 
 
-async def _query(ctx: RunContext, uids: list[str]) -> dict[str, dict[str, Any]]:
+async def _query(ctx: RunContext, keys: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The listed items of these duplicates (uid -> key of the task they repeat)."""
+    by_kind: dict[int, list[str]] = defaultdict(list)
+    for uid, key in keys.items():
+        rec = ctx.records.get(key)
+        by_kind[rec.spec.request.creation_type if rec else 3].append(uid)
     found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(uids), 50):
-        try:
-            items, _, _ = await ctx.client.page(uids[start : start + 50], 1, 50)
-        except TransientApiError as exc:
-            log.info("audit: query of duplicates failed (%s)", exc)
-            continue
-        found.update((i["unique_id"], i) for i in items if isinstance(i.get("unique_id"), str))
+    for kind, uids in sorted(by_kind.items()):
+        for start in range(0, len(uids), 50):
+            try:
+                items, _, _ = await ctx.client.page(uids[start : start + 50], 1, 50, kind)
+            except TransientApiError as exc:
+                log.info("audit: query of duplicates failed (%s)", exc)
+                continue
+            found.update((i["unique_id"], i) for i in items if isinstance(i.get("unique_id"), str))
     return found
 
 
