@@ -116,3 +116,41 @@ async def test_local_references_keep_their_file_names_and_show_as_thumbnails(
     assert thumb.read_bytes() == (harness.tmp / "refs" / "mug.png").read_bytes()
     html = (harness.out / "index.html").read_text()
     assert f'src="{ref["thumb"]}"' in html and "<figcaption>refs/mug.png</figcaption>" in html
+
+
+@needs_chromium
+async def test_videos_play_inline_and_the_kind_filter_finds_them(tmp_path: Path) -> None:
+    run_dir = build(tmp_path / "mixed", 6, files=False)
+    video = {"prompt": "a kite over the dunes", "model_code": "Doubao-Seedance-1.0-pro"}
+    lines = [
+        {"e": "planned", "key": "0123456789abcdef", "name": "clip", "req": video, "src": ""},
+        {"e": "submitted", "key": "0123456789abcdef", "uid": "v1"},
+        {
+            "e": "finished",
+            "key": "0123456789abcdef",
+            "uid": "v1",
+            "status": "Success",
+            "urls": ["https://cdn.example/v1.mp4"],
+        },
+        {
+            "e": "downloaded",
+            "key": "0123456789abcdef",
+            "i": 0,
+            "path": "videos/clip.mp4",
+            "sha256": "0" * 64,
+            "size": 10,
+        },
+    ]
+    with (run_dir / "ledger.jsonl").open("ab") as fh:
+        fh.writelines(orjson.dumps({**ev, "t": 1.0}) + b"\n" for ev in lines)
+    report(run_dir)
+    async with open_browser(tmp_path) as page:
+        await page.goto((run_dir / "index.html").as_uri())
+        await page.wait_for(SHOWN)
+        await _set(page, "kind", "video")
+        await page.wait_for(f"{CARDS}.length === 1")
+        found = await page.evaluate(
+            "(() => { const v = document.querySelector('#grid video');"
+            "return [v.getAttribute('src'), v.getAttribute('preload'), v.controls]; })()"
+        )
+        assert found == ["videos/clip.mp4", "metadata", True]
