@@ -84,12 +84,12 @@ def _review_commands(sub: Any) -> None:
         "a run is going. Keys: arrows move, k keep, x reject, u undo, e edit the prompt "
         "for `run --reroll-rejected`.",
     )
-    rv.add_argument("run_dir", type=Path)
+    rv.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory (outputs/NAME)")
     rv.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     rv.add_argument("--open", action="store_true", help="open the page in the default browser")
 
     ex = sub.add_parser("export", help="copy a run's files with metadata.csv and metadata.jsonl")
-    ex.add_argument("run_dir", type=Path)
+    ex.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory (outputs/NAME)")
     ex.add_argument("--to", type=Path, required=True, metavar="DIR", help="destination folder")
     ex.add_argument(
         "--only",

@@ -177,6 +177,6 @@ async def serve(
 ) -> None:
     """Serve until cancelled (Ctrl-C). `on_ready` gets the page's URL."""
     async with running(run_dir, port) as review:
-        log.info("review page for %s: %s (Ctrl-C to stop)", run_dir, review.url)
+        log.debug("review page for %s: %s", run_dir, review.url)
         on_ready(review.url)
         await anyio.sleep_forever()
