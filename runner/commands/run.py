@@ -73,7 +73,10 @@ async def run(
         opened: OpenRun | None = None
         try:
             replay = ledger.open()
-            opened = OpenRun(loaded.name, run_dir, ledger, replay, opts, loaded.files)
+            resumed_after = replay.last_t if replay.events > 1 else None  # more than a header
+            opened = OpenRun(
+                loaded.name, run_dir, ledger, replay, opts, loaded.files, resumed_after
+            )
             new = _prepare(opened, loaded.specs, request.manifest.resolve().parent)
             if not needs_work(replay.records):
                 return _finish(opened, None)

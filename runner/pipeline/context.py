@@ -48,6 +48,7 @@ class RunContext:
     taken: set[str]
     stats: Stats = field(default_factory=Stats)
     stop_reason: str | None = None
+    resumed_after: float | None = None  # a resume: the time of the ledger's last event before it
     stopping: anyio.Event = field(default_factory=anyio.Event)
     budget_reached: bool = False
     feed_scope: anyio.CancelScope | None = None

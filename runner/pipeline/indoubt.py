@@ -1,26 +1,74 @@
-"""Submits a crash left in doubt: looked up on the server before anything new
-is sent, then adopted (the task exists) or sent again (it was never created)."""
+"""Before anything new is sent on a resume: what did earlier runs leave on the server?
+
+1. Submits a crash left in doubt are looked up, then adopted (the task exists)
+   or sent again (it was never created).
+2. A ledger can lose its tail (a disk that lied about fsync, a restored
+   backup, a copied run directory): tasks created after its last surviving
+   event are unknown to it, and their records say "never sent". So the
+   account's tasks created since that event (less the clock-skew allowance)
+   are listed, and those carrying exactly the request of an unsent task of
+   ours, that no other task of ours or of another live run on this machine
+   owns, are adopted. After an ordinary crash that costs one short listing;
+   after a cut it saves every task after the cut from being paid twice.
+   A task that failed on the server was not charged and is not adopted.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 
 from runner.pipeline.context import RunContext
-from runner.pipeline.reconcile import StillInDoubt
+from runner.pipeline.reconcile import StillInDoubt, assign
 from runner.records import TaskState
 
 log = logging.getLogger("runner.run")
 
 
 async def resume_in_doubt(ctx: RunContext) -> None:
+    try:
+        await _settle_in_doubt(ctx)
+        await adopt_unrecorded(ctx)
+    except StillInDoubt:
+        return  # the run is stopping: whatever is unsettled stays so for the next run
+
+
+async def adopt_unrecorded(ctx: RunContext) -> None:
+    since = ctx.resumed_after
+    unsent = [r for r in ctx.records.values() if r.state is TaskState.PLANNED]
+    if since is None or not unsent:
+        return
+    items = await ctx.reconciler.listing(since - ctx.options.clock_skew_s)
+    items = [i for i in items if i.get("progress_desc") not in ("Error", "Fail")]
+    taken = ctx.taken | ctx.reconciler.others_taken() | set(ctx.ledger.state.duplicates)
+    wanted = [(r.key, since, r.spec.request, ctx.reconciler.refs_of(r)) for r in unsent]
+    found = assign(wanted, items, taken, ctx.options.clock_skew_s)
+    for key, uid in found.items():
+        rec = ctx.records[key]
+        rec.state, rec.unique_id, rec.submitted_at = TaskState.SUBMITTED, uid, time.time()
+        ctx.taken.add(uid)
+        ctx.ledger.write({"e": "adopted", "key": key, "uid": uid, "why": "unrecorded"})
+        ctx.stats.counts["adopted"] += 1
+    if found:
+        ctx.ledger.write({"e": "run", "what": "adopted_unrecorded", "n": len(found)}, durable=True)
+        log.warning(
+            "resume: %d task(s) created after the ledger's last event (%s) were found on the "
+            "server and adopted, not sent again: the ledger had lost its tail",
+            len(found),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)),
+        )
+    else:
+        log.info(
+            "resume: %d task(s) listed since the ledger's last event; none unrecorded", len(items)
+        )
+
+
+async def _settle_in_doubt(ctx: RunContext) -> None:
     doubtful = [r for r in ctx.records.values() if r.state is TaskState.IN_DOUBT]
     if not doubtful:
         return
     log.info("%d submit(s) were in doubt after an interruption; looking them up", len(doubtful))
-    try:
-        found = await ctx.reconciler.resolve_batch(doubtful)
-    except StillInDoubt:
-        return  # the run is stopping: they stay in doubt for the next run
+    found = await ctx.reconciler.resolve_batch(doubtful)
     for rec in doubtful:
         uid = found.get(rec.key)
         if uid:

@@ -217,6 +217,18 @@ class Reconciler:
         )
         return found
 
+    async def listing(self, since: float) -> list[dict[str, Any]]:
+        """The account's tasks back to `since`; failed lookups are retried until the run stops
+        (StillInDoubt)."""
+        failures = 0
+        while True:
+            try:
+                return await scan(self.client, since, self.max_pages)
+            except TransientApiError as exc:
+                failures += 1
+                log.info("task listing failed (%s); trying again", exc)
+                await self._pause(max(0.05, retry.backoff_s(failures, self.client.retry_policy)))
+
     async def _pause(self, seconds: float) -> None:
         with anyio.move_on_after(seconds):
             await self.stopping.wait()

@@ -48,6 +48,7 @@ class OpenRun:
     replay: Replay
     options: RunOptions
     files: dict[str, LocalFile]  # sha256 -> local reference file
+    resumed_after: float | None = None  # a resume: the time of the ledger's last event before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ def _context(
         gate,
         taken,
         stopping=stopping,
+        resumed_after=run.resumed_after,
     )
     if run.files:
         ctx.uploader = Uploader(ctx, run.files, uploads)

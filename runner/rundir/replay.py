@@ -64,7 +64,10 @@ class Replay:
         return sum(1 for d in self.duplicates.values() if d.get("status") not in ("Error", "Fail"))
 
     def known_uids(self) -> set[str]:
-        return {r.unique_id for r in self.records.values() if r.unique_id}
+        """Every server task the ledger owns, earlier attempts' too (never adopt those again)."""
+        uids = {r.unique_id for r in self.records.values() if r.unique_id}
+        uids.update(a.unique_id for r in self.records.values() for a in r.earlier if a.unique_id)
+        return uids
 
 
 def _planned(r: Replay, ev: dict[str, Any]) -> None:
