@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import signal
 import subprocess
@@ -13,6 +15,7 @@ from typing import Any
 import aiohttp
 import anyio
 import orjson
+import pytest
 
 from runner.review import decisions
 from runner.review.server import ReviewApp, running
@@ -236,3 +239,19 @@ async def test_a_checkpoint_taken_by_a_going_run_keeps_decisions_made_meanwhile(
         "reject",
         "a harbour at night",
     )
+
+
+async def test_a_decision_that_cannot_be_written_is_not_acknowledged(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _finished_run(harness)
+    key = next(r.key for r in harness.ledger().records.values() if r.spec.name == "harbour")
+
+    def full(path: Path, event: dict[str, Any]) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(decisions, "append_durable", full)
+    async with running(harness.out) as review, aiohttp.ClientSession() as s:
+        status, text = await _post(s, review, {"key": key, "attempt": 1, "decision": "keep"})
+    assert status == 507 and "No space left" in text
+    assert _decisions(harness.out)["harbour"] is None

@@ -92,7 +92,9 @@ class ReviewApp:
         return web.Response(text=self._assets[name], content_type=ASSETS[name])
 
     async def _sync(self) -> None:
-        await anyio.to_thread.run_sync(self.index.sync)
+        # On the event loop, not in a thread: handlers read the rows it updates.
+        # Reading what the ledger gained since the last request takes milliseconds.
+        self.index.sync()
 
     async def tasks(self, request: web.Request) -> web.Response:
         try:
@@ -126,7 +128,10 @@ class ReviewApp:
             decision = decisions.parse(body, self.index.records)
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
-        await anyio.to_thread.run_sync(decisions.record, self.ledger, decision)
+        try:
+            await anyio.to_thread.run_sync(decisions.record, self.ledger, decision)
+        except OSError as exc:  # a full or read-only disk: the page says so, nothing recorded
+            return _json({"error": f"not recorded: {exc.strerror or exc}"}, 507)
         await self._sync()
         rec = self.index.records[decision.key]
         return _json({"key": rec.key, "decision": rec.decision, "reroll_prompt": rec.reroll_prompt})
