@@ -206,6 +206,13 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="POST summary.json to this URL when the run ends, however it ends",
     )
+    r.add_argument(
+        "--ref-url-max-age",
+        default="1h",
+        metavar="DURATION",
+        help="chained tasks: a parent's output URL older than this is given to its children "
+        "as an uploaded file instead (default 1h)",
+    )
 
 
 def _limit_flags(p: argparse.ArgumentParser) -> None:
@@ -271,4 +278,9 @@ def _simulate_flags(sim: argparse.ArgumentParser) -> None:
         default=[],
         metavar="APP_ID:SECRET:QPS",
         help="one more account beside the demo one (repeatable); POST /_sim/revoke revokes one",
+    )
+    sim.add_argument(
+        "--refuse-output-refs",
+        action="store_true",
+        help="answer 40000 to a submit that gives one of its own output URLs as a reference",
     )

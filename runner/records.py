@@ -17,6 +17,19 @@ DEFAULT_MODEL = "doubao-seedream-4.0"
 MODEL_CODES = modeltable.codes()
 ASPECT_RATIOS = modeltable.all_values("aspect_ratios")
 CLARITIES = modeltable.all_values("clarities")
+TASK_REF = "task:"  # `task:<parent key>#<output index>`: another task's output, as a reference
+
+
+def task_ref(key: str, index: int) -> str:
+    return f"{TASK_REF}{key}#{index}"
+
+
+def parse_task_ref(ref: str) -> tuple[str, int] | None:
+    """(parent key, output index) of a `task:` reference; None for a URL or local file."""
+    if not ref.startswith(TASK_REF):
+        return None
+    key, _, index = ref[len(TASK_REF) :].partition("#")
+    return key, int(index)
 
 
 class TaskState(enum.StrEnum):
@@ -26,10 +39,11 @@ class TaskState(enum.StrEnum):
     SUCCEEDED = "succeeded"  # generated; some images not yet on disk
     DONE = "done"  # generated and every image on disk
     FAILED = "failed"  # final: rejected, generation error, or an image lost for good
+    BLOCKED = "blocked"  # never sent: a task whose outputs it needs failed for good
 
     @property
     def final(self) -> bool:
-        return self in (TaskState.DONE, TaskState.FAILED)
+        return self in (TaskState.DONE, TaskState.FAILED, TaskState.BLOCKED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +150,12 @@ class Request:
             extra=data.get("extra", ""),
         )
 
+    @property
+    def parents(self) -> tuple[str, ...]:
+        """Keys of the tasks whose outputs this request takes as references."""
+        found = (parse_task_ref(ref) for ref in self.ref_images)
+        return tuple(dict.fromkeys(p[0] for p in found if p is not None))
+
     def fingerprint(self) -> bytes:
         """A digest of the request as canonical JSON (to_json's key order is fixed).
 
@@ -200,6 +220,7 @@ class TaskRecord:
     decision: str | None = None  # review: "keep" or "reject" of this attempt, or None
     reroll_prompt: str | None = None  # review: the prompt a reroll should send instead
     earlier: list[Attempt] = field(default_factory=list)  # attempts before this one
+    sent_refs: list[str] | None = None  # the ref_img_url of the latest submit, when it had any
 
     @property
     def key(self) -> str:

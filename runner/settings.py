@@ -51,6 +51,7 @@ class RunOptions:
     file_calls_per_min: float = 30.0  # the vendor's limit on the upload endpoints
     checkpoint_events: int = 50_000  # ledger events between two checkpoints
     audit_wait_s: float = 120.0  # the audit waits this long for duplicates still generating
+    ref_url_max_age_s: float = 3600.0  # an output URL older than this is uploaded as a file
     give_up_after_s: float | None = 900.0  # no successful API call for this long: stop, exit 4
     retry: RetryPolicy = DEFAULT_POLICY  # waits between retries of one call or download
 
@@ -95,6 +96,7 @@ def request_from(args: argparse.Namespace) -> RunRequest:
         max_video_download_bytes=int(args.max_video_download_mb * 1024 * 1024),
         video_first_poll_s=args.video_first_poll,
         video_poll_interval_s=args.video_poll_interval,
+        ref_url_max_age_s=parse_duration_s(args.ref_url_max_age),
     )
     return RunRequest(
         args.manifest,

@@ -36,7 +36,13 @@ async def test_full_run_lands_every_image_and_a_summary(harness: Harness) -> Non
 
     assert code == 0
     summary = orjson.loads((harness.out / "summary.json").read_bytes())
-    assert summary["tasks"] == {"total": 12, "succeeded": 12, "failed": 0, "pending": 0}
+    assert summary["tasks"] == {
+        "total": 12,
+        "succeeded": 12,
+        "failed": 0,
+        "pending": 0,
+        "blocked": 0,
+    }
     assert summary["images"] == {"expected": 13, "downloaded": 13}
     assert harness.check_images_intact() == 13
     assert len(harness.sim.state.submissions) == 12

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import orjson
 from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.tasks import load_tasks
 from runner.pipeline.prepare import new_attempt
-from runner.records import TaskSpec, TaskState
+from runner.records import TaskSpec, TaskState, task_ref
+from runner.report.stages import stage_lines, stage_rows
 from runner.report.text import short
 from runner.rundir import ledger
 from runner.rundir.files import default_run_dir
@@ -50,6 +52,13 @@ def plan_data(
         else str(f.path)
         for sha, f in loaded.files.items()
     }
+    chained = any(spec.request.parents for spec in specs)
+    if chained:  # another task's output is shown as @name[i], as the manifest says it
+        made: Counter[str] = Counter()
+        for spec in specs:
+            for i in range(spec.request.outputs):
+                names[task_ref(spec.key, i)] = f"@{spec.name or spec.key}[{made[spec.name]}]"
+                made[spec.name] += 1
     done_value = TaskState.DONE.value
     done = sum(1 for spec in specs if states.get(spec.key) == done_value)
     return {
@@ -70,6 +79,11 @@ def plan_data(
             "rerolls": len(rerolls),
             "max_images": budget,
         },
+        "stages": stage_rows(
+            {s.key: s.request for s in specs}, {s.key: s.name for s in specs}, states
+        )
+        if chained
+        else [],
     }
 
 
@@ -111,6 +125,9 @@ def plan_lines(data: dict[str, Any]) -> Iterator[str]:
     if tot.get("rerolls"):
         budget += f"; {tot['rerolls']} rejected task(s) to reroll as new attempts"
     videos = f", {tot['videos']} videos" if tot.get("videos") else ""
+    if data["stages"]:
+        yield "\nstages (a task starts as soon as the tasks it takes outputs from are done):"
+        yield from stage_lines(data["stages"])
     yield (
         f"\n{tot['tasks']} tasks, {tot['images']} images{videos}{uploads}{budget}; already done "
         f"{tot['already_done']}, left {tot['left']} (run directory {data['run_dir']})"

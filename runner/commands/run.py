@@ -38,6 +38,7 @@ from runner.rundir.files import clean_partials, default_run_dir, writing
 from runner.rundir.ledger import Ledger
 from runner.rundir.lock import RunLock
 from runner.rundir.refcopies import record_local_refs
+from runner.rundir.replay import settle_blocked
 from runner.settings import RunRequest, request_from
 
 log = logging.getLogger("runner.run")
@@ -111,6 +112,9 @@ def _prepare(run: OpenRun, specs: list[TaskSpec], manifest_dir: Path) -> int:
     redo = check_images(run.run_dir, run.replay)
     if redo:
         log.warning("%d recorded image(s) missing or unusable; fetching them again", redo)
+    blocked = settle_blocked(run.replay.records)  # a retried or re-fetched parent unblocks
+    if blocked:
+        log.warning("%d task(s) blocked: a task whose outputs they need failed for good", blocked)
     return new
 
 

@@ -53,6 +53,7 @@ def main(args: argparse.Namespace) -> int:
         truncate_rate=args.truncate_rate,
         token_lifetime_s=args.token_lifetime,
         accounts=tuple(_account(a) for a in args.account),
+        refuse_output_refs=args.refuse_output_refs,
     )
     anyio.run(serve_forever, config, args.host, args.port)
     return 0

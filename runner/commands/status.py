@@ -17,6 +17,7 @@ from runner.api.credentials import Credentials, resolve_base_url, resolve_creden
 from runner.errors import RunDirError
 from runner.pipeline.wiring import audit_only
 from runner.records import TaskState
+from runner.report.stages import stage_lines, stage_rows
 from runner.report.summary import build_summary, decision_counts, exit_code, write_reports
 from runner.report.text import dumps
 from runner.rundir import ledger
@@ -41,6 +42,23 @@ def status_data(run_dir: Path) -> dict[str, Any]:
         for r in records
         if r.state is TaskState.FAILED
     ]
+    blocked = [
+        {
+            "key": r.key,
+            "name": r.spec.name,
+            "parents": list(r.spec.request.parents),
+            "error": r.error,
+        }
+        for r in records
+        if r.state is TaskState.BLOCKED
+    ]
+    stages = []
+    if any(r.spec.request.parents for r in records):
+        stages = stage_rows(
+            {r.key: r.spec.request for r in records},
+            {r.key: r.spec.name for r in records},
+            {r.key: r.state.value for r in records},
+        )
     starts = [e for e in replay.runs if e.get("what") == "start"]
     ends = [e for e in replay.runs if e.get("what") == "end"]
     return {
@@ -53,6 +71,8 @@ def status_data(run_dir: Path) -> dict[str, Any]:
         },
         "failures": failures,
         "decisions": decision_counts(records),
+        "blocked": blocked,
+        "stages": stages,
         "in_doubt": {"adopted": replay.adopted, "resubmitted": replay.resubmitted},
         "duplicates_billed": replay.duplicates_billed(),
         "first_started": _iso(replay.first_t),
@@ -122,6 +142,15 @@ def status_text(data: dict[str, Any]) -> str:
             lines.append(f"  {f['key']} {f['name'] or ''}: {f['error']}{trace}")
         if len(data["failures"]) > 50:
             lines.append(f"  … and {len(data['failures']) - 50} more (see --json)")
+    if data["stages"]:
+        lines.append("stages:")
+        lines += stage_lines(data["stages"])
+    if data["blocked"]:
+        lines.append("blocked (never sent; --retry-failed retries the failed task, then these):")
+        for b in data["blocked"][:50]:
+            lines.append(f"  {b['key']} {b['name'] or ''}: {b['error']}")
+        if len(data["blocked"]) > 50:
+            lines.append(f"  … and {len(data['blocked']) - 50} more (see --json)")
     return "\n".join(lines)
 
 

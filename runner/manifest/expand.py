@@ -1,67 +1,39 @@
 """Turn a validated manifest into tasks, each with a key derived from its content.
 
-Precedence for a field, lowest first: built-in default, `defaults:`, the
-manifest's `matrix:`, the task's own value, the task's own `matrix:`. A task
-that sets a field itself is not swept over it by the manifest's matrix;
-`matrix: false` opts a task out of the manifest's matrix entirely.
-
-Keys hash the resolved request plus how many identical requests came before
-it, so the same manifest always yields the same keys, a `repeat` gives
-distinct keys, and renaming a task does not make it new work.
+Entries are expanded parents first (see `chain`; `drafts` has the fields'
+precedence): a task that takes another task's outputs gets `task:<key>#<i>`
+references, so its key hashes its parents' keys. Keys hash the resolved
+request plus how many identical requests came before it, so the same manifest
+always yields the same keys, a `repeat` gives distinct keys, and renaming a
+task does not make it new work.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import itertools
 import logging
 from collections import Counter
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import orjson
-
 from runner import modeltable
-from runner.errors import LocalRefProblem, ManifestError, ManifestIssue, MissingVar
+from runner.errors import LocalRefProblem, ManifestError, ManifestIssue
+from runner.manifest import chain
+from runner.manifest.drafts import Plain, drafts, is_plain, matrix_for
 from runner.manifest.entries import Entry, Issues
 from runner.manifest.fields import REQUEST_FIELDS
 from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.load import Manifest, read_manifest
 from runner.manifest.localrefs import LocalFiles, is_local
 from runner.manifest.modelcheck import check as check_model
-from runner.manifest.modelcheck import with_model_defaults
-from runner.manifest.templates import fill, placeholders
-from runner.records import DEFAULT_MODEL, Request, TaskSpec, task_key
+from runner.manifest.templates import placeholders
+from runner.records import Request, TaskSpec, task_key
 
-# aspect_ratio, clarity and the video fields default per model (runner/models.json).
-BUILTIN_DEFAULTS: dict[str, Any] = {
-    "ref_images": (),
-    "number_of_images": 1,
-    "model_code": DEFAULT_MODEL,
-}
 log = logging.getLogger("runner.manifest")
 
 
 class Expanded(NamedTuple):
     specs: list[TaskSpec]
     files: LocalFiles  # the local reference files the tasks need uploaded
-
-
-def _combos(matrix: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    if not matrix:
-        return [{}]
-    keys = list(matrix)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*matrix.values())]
-
-
-def _matrix_for(manifest: Manifest, entry: Entry) -> dict[str, list[Any]]:
-    own = entry.fields.get("matrix")
-    if own is False:
-        return {}
-    inherited = {k: v for k, v in manifest.matrix.items() if k not in entry.fields}
-    return {**inherited, **(own or {})}
 
 
 def _check_unused_matrix_vars(manifest: Manifest, issues: Issues) -> None:
@@ -72,6 +44,9 @@ def _check_unused_matrix_vars(manifest: Manifest, issues: Issues) -> None:
         for key in ("prompt", "name"):
             if isinstance(entry.fields.get(key), str):
                 used |= placeholders(entry.fields[key])
+        for ref in entry.fields.get("ref_images", ()):
+            if ref.startswith("@"):
+                used |= placeholders(ref)
     for key, at in manifest.matrix_pos.items():
         if key not in REQUEST_FIELDS and key != "name" and key not in used:
             issues.add(
@@ -177,7 +152,7 @@ def count_tasks(manifest: Manifest) -> int:
     total = 0
     for entry in manifest.entries:
         combos = 1
-        for values in _matrix_for(manifest, entry).values():
+        for values in matrix_for(manifest, entry).values():
             combos *= len(values)
         total += combos * entry.fields.get("repeat", 1)
     return total
@@ -197,7 +172,7 @@ def load_and_expand(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[Manife
 def expand_with_files(
     manifest: Manifest, limits: Limits = DEFAULT_LIMITS, prior: list[ManifestIssue] | None = None
 ) -> Expanded:
-    """The tasks, and the local reference files they need uploaded.
+    """The tasks, parents before their children, and the local files they need uploaded.
 
     `prior` holds problems found while reading: the tasks are still expanded, as
     far as they can be, to find the rest, and then all are raised together.
@@ -217,130 +192,90 @@ def expand_with_files(
             "split the manifest, or raise the cap with --max-tasks",
         )
         raise ManifestError(issues.items)  # too many to go through them looking for more
-    occurrences: Counter[bytes] = Counter()
-    specs: list[TaskSpec] = []
     # A million-line prompts file is a million entries that differ in their prompt
     # alone: once the first of them has gone the whole way, the rest reuse its request.
-    plain: _Plain | None = None
-    for entry in manifest.entries:
-        if "prompt" not in entry.fields:
-            continue  # already reported: no prompt, or not a valid one
-        if plain is not None and _is_plain(manifest, entry):
-            request, fingerprint = plain.like(entry.fields["prompt"])
-            key = task_key(fingerprint, occurrences[fingerprint])
-            occurrences[fingerprint] += 1
-            specs.append(TaskSpec(key, "", request, f"{entry.file}:{entry.line}"))
-            continue
-        base = {**BUILTIN_DEFAULTS, **manifest.defaults}
-        ref_at = entry.pos.get("ref_images", (entry.line, 1))
-        base.update({k: v for k, v in entry.fields.items() if k in REQUEST_FIELDS})
-        entry_vars = {**manifest.vars, **entry.fields.get("vars", {})}
-        for combo in _combos(_matrix_for(manifest, entry)):
-            fields = {**base, **{k: v for k, v in combo.items() if k in REQUEST_FIELDS}}
-            fields = with_model_defaults(fields)
-            values = {**entry_vars, **{k: str(v) for k, v in combo.items() if k not in fields}}
-            name_template = combo.get("name", entry.fields.get("name"))
-            filling, known = "prompt", {}
-            try:
-                prompt = fill(fields["prompt"], values)
-                name = ""
-                if name_template:
-                    filling = "name"
-                    known = {k: str(v) for k, v in fields.items() if k != "ref_images"}
-                    known["model"] = known["model_code"]
-                    name = fill(name_template, {**known, **values})
-            except MissingVar as exc:
-                at = entry.pos.get(filling, (entry.line, 1))
-                usable = set(values) | (set(known) if filling == "name" else set())
-                issues.add(
-                    at,
-                    f"{entry.label}.{filling}",
-                    f"uses {{{exc.name}}}, which has no value",
-                    _missing_hint(exc.name, usable),
-                    file=entry.file,
-                )
-                break
-            if len(prompt) > limits.max_prompt_chars:
-                issues.add(
-                    entry.pos.get("prompt", (entry.line, 1)),
-                    f"{entry.label}.prompt",
-                    f"is {len(prompt):,} characters; the limit is {limits.max_prompt_chars:,}",
-                    "shorten it, or raise the limit with --max-prompt-chars",
-                    file=entry.file,
-                )
-                break
-            if not model_ok(entry, fields):
+    groups = [
+        None if is_plain(manifest, entry) else drafts(manifest, entry, issues, limits)
+        for entry in manifest.entries
+    ]
+    nodes = chain.graph(groups)
+    entry_order, cycles = chain.order(nodes)
+    entries = [g[0].entry if g else None for g in groups]
+    chain.report_dangling(nodes, entries, issues)
+    chain.report_cycles(nodes, cycles, entries, issues)
+    occurrences: Counter[bytes] = Counter()
+    outputs = chain.Outputs()
+    specs: list[TaskSpec] = []
+    plain: Plain | None = None
+    images = 0
+    for index in entry_order:
+        group = groups[index]
+        if group is None:  # a prompt alone
+            entry = manifest.entries[index]
+            if plain is not None:
+                request, fingerprint = plain.like(entry.fields["prompt"])
+                key = task_key(fingerprint, occurrences[fingerprint])
+                occurrences[fingerprint] += 1
+                specs.append(TaskSpec(key, "", request, f"{entry.file}:{entry.line}"))
+                images += request.outputs
                 continue
-            refs = resolve(tuple(fields["ref_images"]), entry.label, ref_at, entry.file)
-            if refs is None:
-                break
-            request = Request(
-                prompt=prompt,
-                ref_images=refs,
-                aspect_ratio=fields["aspect_ratio"],
-                clarity=fields["clarity"],
-                number_of_images=fields["number_of_images"],
-                model_code=fields["model_code"],
-                video_duration=fields.get("video_duration"),
-                quality_mode=fields.get("quality_mode"),
-                extra=fields.get("extra", ""),
+            group = drafts(manifest, entry, issues, limits)
+        for draft in group:
+            entry, fields = draft.entry, draft.fields
+            ref_at = entry.pos.get("ref_images", (entry.line, 1))
+            located = resolve(
+                tuple(r for r in draft.refs if not chain.is_output_ref(r)),
+                entry.label,
+                ref_at,
+                entry.file,
             )
-            _add(specs, occurrences, entry, request, name, entry.fields.get("repeat", 1))
-            if plain is None and _is_plain(manifest, entry):
-                plain = _Plain(request)
+            fan = chain.resolve(draft, located, outputs, issues)
+            if fan is None:
+                break
+            for refs in fan:
+                if not model_ok(entry, {**fields, "ref_images": refs}):
+                    continue
+                request = Request(
+                    prompt=draft.prompt,
+                    ref_images=refs,
+                    aspect_ratio=fields["aspect_ratio"],
+                    clarity=fields["clarity"],
+                    number_of_images=fields["number_of_images"],
+                    model_code=fields["model_code"],
+                    video_duration=fields.get("video_duration"),
+                    quality_mode=fields.get("quality_mode"),
+                    extra=fields.get("extra", ""),
+                )
+                images += _add(specs, occurrences, outputs, draft, request)
+                if plain is None and groups[index] is None:
+                    plain = Plain(request)
+            chain.check_budget(draft, len(fan), images, manifest.max_images, issues)
+    if len(specs) > limits.max_tasks:  # for_each fans out beyond what count_tasks could see
+        issues.add(
+            (1, 1),
+            "tasks",
+            f"expands to {len(specs):,} tasks with its fan-outs; the cap is {limits.max_tasks:,}",
+            "split the manifest, or raise the cap with --max-tasks",
+        )
     if issues.items:
         raise ManifestError(issues.items)
     return Expanded(specs, files)
 
 
-class _Plain:
-    """Requests that differ from a first one in their prompt alone, made fast."""
-
-    def __init__(self, first: Request):
-        self.args = [getattr(first, f.name) for f in dataclass_fields(Request)]
-        assert dataclass_fields(Request)[0].name == "prompt"
-        self.body = first.to_json()
-        self.fast = self._digest(first.prompt) == first.fingerprint()
-
-    def _digest(self, prompt: str) -> bytes:
-        body = dict(self.body)
-        body["prompt"] = prompt
-        return hashlib.sha256(orjson.dumps(body)).digest()
-
-    def like(self, prompt: str) -> tuple[Request, bytes]:
-        self.args[0] = prompt
-        request = Request(*self.args)
-        return request, self._digest(prompt) if self.fast else request.fingerprint()
-
-
-def _is_plain(manifest: Manifest, entry: Entry) -> bool:
-    """A prompt and nothing else, with no placeholder, and no matrix to apply."""
-    prompt = entry.fields["prompt"]
-    return (
-        len(entry.fields) == 1 and not manifest.matrix and "{" not in prompt and "}" not in prompt
-    )
-
-
 def _add(
     specs: list[TaskSpec],
     occurrences: Counter[bytes],
-    entry: Entry,
+    outputs: chain.Outputs,
+    draft: chain.Draft,
     request: Request,
-    name: str,
-    repeat: int,
-) -> None:
+) -> int:
+    """The draft's tasks for this request (`repeat` of them); returns their outputs."""
     fingerprint = request.fingerprint()
-    source = f"{entry.file}:{entry.line}"
+    source = f"{draft.entry.file}:{draft.entry.line}"
+    repeat: int = draft.entry.fields.get("repeat", 1)
     for _ in range(repeat):
         key = task_key(fingerprint, occurrences[fingerprint])
         occurrences[fingerprint] += 1
-        specs.append(TaskSpec(key, name, request, source))
-
-
-def _missing_hint(name: str, usable: set[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(usable), n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {{{close[0]}}}?"
-    if usable:
-        return f"define it under vars: (defined: {', '.join(sorted(usable))})"
-    return f"define it under vars: ({{{{{name}}}}} writes it literally)"
+        specs.append(TaskSpec(key, draft.name, request, source))
+        outputs.add(draft.name, key, request)
+    return repeat * request.outputs

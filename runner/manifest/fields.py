@@ -3,6 +3,7 @@ tasks, matrix values and prompt-file columns."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -59,7 +60,7 @@ BODY_FIELDS = frozenset(
     }
 )
 ROW_FIELDS = (*REQUEST_FIELDS, "name", "repeat")  # what a prompt-file column may set
-TASK_FIELDS = (*REQUEST_FIELDS, "name", "repeat", "vars", "matrix")
+TASK_FIELDS = (*REQUEST_FIELDS, "name", "repeat", "vars", "matrix", "for_each")
 MATRIX_FIELDS = (*REQUEST_FIELDS, "name")
 
 
@@ -83,11 +84,33 @@ def check_ref_images(value: Any) -> tuple[str, ...]:
         if not isinstance(item, str) or not item.strip():
             raise FieldProblem("must be a URL or a file path", index=i)
         item = item.strip()
+        if item.startswith("@"):
+            check_output_ref(item, index=i)
+            out.append(item)
+            continue
         scheme = item.split(":", 1)[0].lower() if "://" in item else ""
         if scheme and scheme not in ("http", "https"):
             raise FieldProblem(f"{scheme}:// is not allowed", "use an http(s) URL", index=i)
         out.append(item)
     return tuple(out)
+
+
+OUTPUT_REF = re.compile(r"^@([^\[\]]+?)(?:\[(\d+)\])?$")
+
+
+def check_output_ref(value: str, index: int | None = None, *, indexed: bool = True) -> str:
+    """`@name` (every output of the tasks named so) or `@name[i]` (one of them)."""
+    match = OUTPUT_REF.match(value)
+    if match is None or (match.group(2) is not None and not indexed):
+        form = "@name or @name[0]" if indexed else "@name"
+        raise FieldProblem(f"{value!r} is not a reference to outputs", f"write {form}", index)
+    return value
+
+
+def check_for_each(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip().startswith("@"):
+        raise FieldProblem("must be a reference to a task's outputs", 'write for_each: "@name"')
+    return check_output_ref(value.strip(), indexed=False)
 
 
 def check_aspect_ratio(value: Any) -> str:
@@ -182,4 +205,5 @@ CHECKERS: dict[str, Callable[[Any], Any]] = {
     "extra": check_extra,
     "name": check_name,
     "repeat": check_repeat,
+    "for_each": check_for_each,
 }

@@ -6,13 +6,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import anyio
 
 from runner.api.client import ApiClient
 from runner.api.limiter import AccountLimiter
+from runner.manifest.localrefs import LocalFile
 from runner.pipeline.gate import RequestGate
 from runner.pipeline.reconcile import Reconciler
 from runner.records import TaskRecord
@@ -25,6 +26,10 @@ class ReferenceUploads(Protocol):
 
     async def url_for(self, sha: str) -> str:
         """The uploaded URL of the file with this sha256; raises UploadFailed."""
+        ...
+
+    def add(self, file: LocalFile) -> None:
+        """A file to upload on demand (a parent task's output, for chained tasks)."""
         ...
 
 
@@ -53,7 +58,13 @@ class RunContext:
     budget_reached: bool = False
     feed_scope: anyio.CancelScope | None = None
     pipeline_done: anyio.Event = field(default_factory=anyio.Event)
-    uploader: ReferenceUploads | None = None  # when tasks have local reference images
+    uploader: ReferenceUploads | None = None  # local references, or chained ones
+    chain: Any = None  # the Chain, when tasks take other tasks' outputs
+
+    def final(self, rec: TaskRecord) -> None:
+        """`rec` reached a final state: tasks waiting on its outputs may go (or are blocked)."""
+        if self.chain is not None:
+            self.chain.finished(rec)
 
     @property
     def images_dir(self) -> Path:

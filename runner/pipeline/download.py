@@ -48,6 +48,8 @@ async def download_task(ctx: RunContext, rec: TaskRecord) -> None:
     settle_images(rec)
     if rec.state is TaskState.DONE:
         ctx.stats.counts["done"] += 1
+    if rec.state.final:
+        ctx.final(rec)
 
 
 async def _download_image(ctx: RunContext, rec: TaskRecord, index: int) -> str | None:

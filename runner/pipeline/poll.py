@@ -97,7 +97,9 @@ class Poller:
                     return
                 await self._sleep(None)
                 continue
-            submitting = not self._inflow_done
+            # Children waiting on parents: nothing to submit, so poll at full speed.
+            waiting = self.ctx.chain is not None and self.ctx.chain.idle
+            submitting = not self._inflow_done and not waiting
             wake_at = self._heap[0][0] if self._heap else None
             if self._ready:
                 allowed_at = self._next_poll_at(submitting)
@@ -123,6 +125,10 @@ class Poller:
             return self._last_poll + 1.0 / (opts.poll_share * self.ctx.limiter.rate)
         sweeps = max(1, -(-self.in_flight // BATCH))
         return self._last_poll + opts.poll_interval_s / sweeps
+
+    def nudge(self) -> None:
+        """Look again now (the feed just ran dry while children wait on their parents)."""
+        self._wake.set()
 
     async def _sleep(self, seconds: float | None) -> None:
         await self.clock.wait(self._wake, seconds)
@@ -224,6 +230,7 @@ class Poller:
                 durable=True,
             )
             log.warning("task %s (%s) failed: %s [trace_id %s]", rec.key, rec.unique_id, err, trace)
+            ctx.final(rec)
         elif progress in RUNNING:
             self._push(again, entry)
         else:
@@ -244,6 +251,7 @@ class Poller:
         rec.state, rec.error, rec.trace_id = TaskState.FAILED, error, trace
         self.ctx.ledger.write({"e": "failed", "key": rec.key, "error": error}, durable=True)
         log.warning("task %s: %s [trace_id %s]", rec.key, error, trace)
+        self.ctx.final(rec)
 
 
 def _urls(item: dict[str, Any], rec: TaskRecord, trace: str) -> list[str]:

@@ -57,7 +57,7 @@ def snapshot(ctx: RunContext, started_done: int) -> Snapshot:
         expected += rec.images_expected
     elapsed = time.monotonic() - ctx.stats.started_mono
     done = counts[TaskState.DONE]
-    final = done + counts[TaskState.FAILED]
+    final = done + counts[TaskState.FAILED] + counts[TaskState.BLOCKED]
     left = len(ctx.records) - final
     progressed = done - started_done
     eta = left * elapsed / progressed if progressed > 0 else None
@@ -68,7 +68,7 @@ def snapshot(ctx: RunContext, started_done: int) -> Snapshot:
         + counts[TaskState.IN_DOUBT]
         + counts[TaskState.SUCCEEDED],
         done=done,
-        failed=counts[TaskState.FAILED],
+        failed=counts[TaskState.FAILED] + counts[TaskState.BLOCKED],
         images=images,
         images_expected=expected,
         rate=ctx.limiter.rate,

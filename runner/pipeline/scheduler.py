@@ -16,7 +16,7 @@ import time
 
 import anyio
 
-from runner.pipeline import download, poll, submit, upload
+from runner.pipeline import chain, download, poll, submit, upload
 from runner.pipeline.context import RunContext
 from runner.records import TaskRecord, TaskState
 
@@ -26,7 +26,8 @@ UPLOAD_WORKERS = 4  # tasks waiting for different files; the file endpoints pace
 
 async def execute(ctx: RunContext) -> None:
     records = list(ctx.records.values())
-    planned = (r for r in records if r.state is TaskState.PLANNED)
+    ready = (r for r in records if r.state is TaskState.PLANNED)
+    planned = chain.plain(ready) if ctx.chain is None else ctx.chain.stream(ctx.chain.split(ready))
     in_flight = [r for r in records if r.state is TaskState.SUBMITTED]
     to_fetch = [r for r in records if r.state is TaskState.SUCCEEDED]
 
@@ -37,6 +38,8 @@ async def execute(ctx: RunContext) -> None:
         fetch_send.send_nowait(rec)
 
     poller = poll.Poller(ctx, poll_recv, fetch_send, in_flight)
+    if ctx.chain is not None:
+        ctx.chain.on_idle = poller.nudge
     async with anyio.create_task_group() as outer:
         outer.start_soon(_stop_watch, ctx, outer.cancel_scope)
         async with anyio.create_task_group() as tg:

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterable
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from runner.api import retry
-from runner.errors import AuthError, PermanentApiError, RateLimited, TransientApiError
+from runner.errors import (
+    AuthError,
+    PermanentApiError,
+    RateLimited,
+    TransientApiError,
+    UploadFailed,
+)
+from runner.pipeline import outputrefs
 from runner.pipeline.context import RunContext
 from runner.pipeline.reconcile import StillInDoubt
 from runner.records import TaskRecord, TaskState
@@ -36,7 +43,7 @@ def _submitted_images(rec: TaskRecord) -> int:
 
 
 async def feed(
-    ctx: RunContext, planned: Iterable[TaskRecord], send: ObjectSendStream[TaskRecord]
+    ctx: RunContext, planned: AsyncIterable[TaskRecord], send: ObjectSendStream[TaskRecord]
 ) -> None:
     """Hand planned tasks to the submit workers until done, stopped or out of budget."""
     limit = ctx.options.max_images
@@ -44,7 +51,7 @@ async def feed(
     async with send:
         with anyio.CancelScope() as scope:
             ctx.feed_scope = scope
-            for rec in planned:
+            async for rec in planned:
                 if ctx.stopping.is_set():
                     break
                 if limit is not None and committed + rec.images_expected > limit:
@@ -80,21 +87,26 @@ def _event(
 async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
     """True when the server owns a task for `rec` (submitted or adopted)."""
     attempt = unreached = 0
-    body = rec.spec.request.body(rec.ref_urls)
     fingerprint = rec.spec.request.fingerprint()
+    fell_back = False  # output URLs replaced by uploads after a refusal
     while True:
         if ctx.stopping.is_set() and rec.state is TaskState.PLANNED:
             return False
         attempt += 1
         sent = False
+        body = rec.spec.request.body(rec.ref_urls)
+        urls = rec.ref_urls
+        sent_refs = [urls.get(r, r) for r in rec.spec.request.ref_images] if urls else None
 
-        def on_send() -> None:
+        def on_send(refs: list[str] | None = sent_refs) -> None:
             nonlocal sent
             if ctx.stopping.is_set():
                 raise _Stopped  # the limiter let us through after a stop: send nothing
             sent = True
             rec.state, rec.intent_at = TaskState.IN_DOUBT, round(time.time(), 3)
-            _event(ctx, "intent", rec, durable=True, attempt=rec.attempt, t=rec.intent_at)
+            extra = {} if refs is None else {"refs": refs}  # a lost answer is looked up by them
+            rec.sent_refs = refs
+            _event(ctx, "intent", rec, durable=True, attempt=rec.attempt, t=rec.intent_at, **extra)
 
         try:
             async with ctx.gate.submitting(fingerprint):
@@ -112,6 +124,14 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
                 _not_sent(ctx, rec, "10400")
             raise
         except PermanentApiError as exc:
+            if not fell_back and outputrefs.refused_output_url(exc, rec):
+                fell_back = True
+                _not_sent(ctx, rec, f"{exc.code}: {exc.message[:200]}")
+                log.info("task %s: output URL refused as a reference; uploading the file", rec.key)
+                if not await _upload_outputs(ctx, rec):
+                    return False
+                attempt -= 1
+                continue
             rec.state, rec.intent_at = TaskState.FAILED, None
             rec.error = f"rejected by the API: {exc.message} (code {exc.code})"
             rec.trace_id = exc.trace_id
@@ -125,6 +145,7 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
                 trace=exc.trace_id,
             )
             log.warning("task %s rejected: %s", rec.key, exc)
+            ctx.final(rec)
             return False
         except TransientApiError as exc:
             ctx.stats.counts["transient"] += 1
@@ -145,6 +166,7 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
             if attempt >= ctx.options.max_submit_attempts:
                 rec.state, rec.error = TaskState.FAILED, f"gave up after {attempt} attempts: {exc}"
                 _event(ctx, "failed", rec, durable=True, error=rec.error)
+                ctx.final(rec)
                 return False
             await anyio.sleep(retry.backoff_s(attempt, ctx.options.retry))
             continue
@@ -155,6 +177,21 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
         _event(ctx, "submitted", rec, durable=True, uid=uid, trace=answer.trace_id)
         ctx.stats.counts["submitted"] += 1
         return True
+
+
+async def _upload_outputs(ctx: RunContext, rec: TaskRecord) -> bool:
+    """The fallback: send the parents' downloaded files instead of their output URLs."""
+    assert ctx.uploader is not None  # a run with chained tasks always has one
+    try:
+        urls = await outputrefs.resolve(ctx, ctx.uploader, rec, upload=True)
+    except UploadFailed as exc:
+        rec.state, rec.error = TaskState.FAILED, f"reference image: {exc}"
+        _event(ctx, "failed", rec, durable=True, error=rec.error)
+        log.warning("task %s: %s", rec.key, rec.error)
+        ctx.final(rec)
+        return False
+    rec.ref_urls = {**(rec.ref_urls or {}), **urls}
+    return True
 
 
 def _not_sent(ctx: RunContext, rec: TaskRecord, why: str) -> None:

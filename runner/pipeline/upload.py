@@ -21,6 +21,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from runner.errors import ApiError, UploadFailed
 from runner.manifest.localrefs import PREFIX, LocalFile, is_placeholder
+from runner.pipeline import outputrefs
 from runner.pipeline.context import ReferenceUploads, RunContext
 from runner.records import TaskRecord, TaskState
 
@@ -43,6 +44,8 @@ def uploaded_url(
 def sent_refs(rec: TaskRecord, uploads: dict[str, tuple[str, float]]) -> list[str] | None:
     """The reference URLs a submit of `rec` carried (local files by their uploaded URL),
     to recognise it on the server; None when it has no local references."""
+    if rec.sent_refs is not None:  # recorded with the intent (chained tasks, new ledgers)
+        return rec.sent_refs
     refs = rec.spec.request.ref_images
     if not any(is_placeholder(r) for r in refs):
         return None
@@ -67,6 +70,10 @@ class Uploader:
     def __post_init__(self) -> None:
         # Paced, not bursty: a sliding one-minute window would refuse a burst of 30.
         self.file_limiter = AsyncLimiter(1, 60.0 / self.ctx.options.file_calls_per_min)
+
+    def add(self, file: LocalFile) -> None:
+        """A file to upload on demand (a parent's output, for the fallback)."""
+        self.files.setdefault(file.sha256, file)
 
     def known(self, sha: str) -> str | None:
         return uploaded_url(self.urls, sha, max_age_s=UPLOAD_TTL_S)
@@ -144,10 +151,13 @@ async def worker(
                     for ref in rec.spec.request.ref_images
                     if is_placeholder(ref)
                 }
+                if outputrefs.has_output_refs(rec):
+                    urls.update(await outputrefs.resolve(ctx, uploader, rec))
             except UploadFailed as exc:
                 rec.state, rec.error = TaskState.FAILED, f"reference image: {exc}"
                 ctx.ledger.write({"e": "failed", "key": rec.key, "error": rec.error}, durable=True)
                 log.warning("task %s: %s", rec.key, rec.error)
+                ctx.final(rec)
                 continue
             rec.ref_urls = urls
             await send.send(rec)

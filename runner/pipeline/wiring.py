@@ -20,6 +20,7 @@ from runner.api.limiter import AccountLimiter
 from runner.errors import AuthError, DiskWriteError
 from runner.manifest.localrefs import LocalFile
 from runner.pipeline import apiwatch, audit, scheduler, upload
+from runner.pipeline.chain import Chain
 from runner.pipeline.context import RunContext
 from runner.pipeline.gate import RequestGate
 from runner.pipeline.indoubt import resume_in_doubt
@@ -124,8 +125,11 @@ def _context(
         stopping=stopping,
         resumed_after=run.resumed_after,
     )
-    if run.files:
-        ctx.uploader = Uploader(ctx, run.files, uploads)
+    chained = any(rec.spec.request.parents for rec in run.replay.records.values())
+    if run.files or chained:  # chained: a refused output URL is uploaded as a file
+        ctx.uploader = Uploader(ctx, dict(run.files), uploads)
+    if chained:
+        ctx.chain = Chain(run.replay.records)
     return ctx
 
 

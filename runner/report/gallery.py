@@ -28,7 +28,7 @@ from runner.rundir.files import commit_file
 
 PAGE = 100
 CHUNK = 2000
-RANK = {"failed": 0, "pending": 1, "succeeded": 2}
+RANK = {"failed": 0, "blocked": 1, "pending": 2, "succeeded": 3}
 ItemOf = Callable[[TaskRecord], dict[str, Any]]
 
 
@@ -147,13 +147,14 @@ def gallery_parts(
         f"<style>{_asset('gallery.css')}</style></head>"
         f"<body><header><h1>{escape(head['name'])}</h1>"
         f'<p class="totals">{tasks["total"]} tasks: {tasks["succeeded"]} succeeded, '
-        f"{tasks['failed']} failed, {tasks['pending']} pending · "
+        f"{tasks['failed']} failed, {tasks['pending']} pending"
+        f"{f', {b} blocked' if (b := tasks.get('blocked')) else ''} · "
         f"{images['downloaded']} of {images['expected']} images{kept} · {head['generated_at']}</p>"
         + _duplicates_line(head)
         + '<form id="filters" hidden onsubmit="return false">'
         '<input type="search" name="q" placeholder="search prompts and names" '
         'aria-label="search prompts and names">'
-        + _options("status", "every state", ["failed", "pending", "succeeded"])
+        + _options("status", "every state", ["failed", "blocked", "pending", "succeeded"])
         + _options("decision", "any decision", ["keep", "reject", "none"])
         + _options("model", "every model", facets["model"])
         + _options("kind", "images and videos", ["image", "video"])

@@ -25,10 +25,12 @@ def _refs(item: dict[str, Any]) -> str:
     for ref in item.get("refs", []):
         name, thumb, raw = ref.get("name"), ref.get("thumb"), ref.get("ref", "")
         if thumb:
-            out.append(
+            figure = (
                 f'<figure><img src="{escape(thumb)}" loading="lazy" alt="">'
                 f"<figcaption>{escape(name or raw)}</figcaption></figure>"
             )
+            parent = ref.get("parent")  # another task's output: link to that task's card
+            out.append(f'<a href="#t-{escape(parent)}">{figure}</a>' if parent else figure)
         elif raw.lower().startswith(("http://", "https://")):
             out.append(f'<a href="{escape(raw)}" rel="noreferrer">{escape(raw[:80])}</a>')
         else:
@@ -65,7 +67,7 @@ def card_html(item: dict[str, Any]) -> str:
     error = f'<p class="error">{escape(item["error"])}</p>' if item.get("error") else ""
     return (
         f'<article class="{escape(" ".join(filter(None, ("task", status, decision))))}" '
-        f'data-key="{escape(item["key"])}">'
+        f'id="t-{escape(item["key"])}" data-key="{escape(item["key"])}">'
         f'<div class="head"><b>{title}</b>{badges}</div>'
         f'<div class="thumbs">{thumbs}</div>'
         f'<p class="prompt">{escape(item["prompt"])}</p>{error}{_refs(item)}'

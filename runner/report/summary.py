@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
-from runner.records import TaskRecord, TaskState
+from runner.records import TaskRecord, TaskState, parse_task_ref
 from runner.report.gallery import write_gallery
 from runner.rundir.files import commit_file, writing
 from runner.rundir.replay import Replay
@@ -22,6 +22,8 @@ def item_status(rec: TaskRecord) -> str:
         return "succeeded"
     if rec.state is TaskState.FAILED:
         return "failed"
+    if rec.state is TaskState.BLOCKED:
+        return "blocked"
     return "pending"
 
 
@@ -29,20 +31,53 @@ def exit_code(records: Iterable[TaskRecord]) -> int:
     states = [r.state for r in records]
     if any(not s.final for s in states):
         return EXIT_STOPPED
-    if TaskState.FAILED in states:
+    if TaskState.FAILED in states or TaskState.BLOCKED in states:
         return EXIT_FAILED
     return EXIT_OK
 
 
-def item_of(rec: TaskRecord, references: dict[str, Any] | None = None) -> dict[str, Any]:
+def chain_of(rec: TaskRecord, by_key: dict[str, TaskRecord]) -> dict[str, Any]:
+    """A chained task's parents, and which of their outputs it was given (file, URL sent)."""
+    given = []
+    for pos, ref in enumerate(rec.spec.request.ref_images):
+        found = parse_task_ref(ref)
+        if found is None:
+            continue
+        parent = by_key.get(found[0])
+        image = parent.files.get(found[1]) if parent is not None else None
+        sent = rec.sent_refs[pos] if rec.sent_refs and pos < len(rec.sent_refs) else None
+        given.append(
+            {
+                "ref": ref,
+                "parent": found[0],
+                "name": parent.spec.name if parent is not None else "",
+                "index": found[1],
+                "file": image.path if image is not None else None,
+                "url": sent,
+            }
+        )
+    return {"parents": list(rec.spec.request.parents), "given": given}
+
+
+def item_of(
+    rec: TaskRecord,
+    references: dict[str, Any] | None = None,
+    by_key: dict[str, TaskRecord] | None = None,
+) -> dict[str, Any]:
     """One task of summary.json (and of the gallery's data).
 
     `references` (summary's top-level `references`) names local reference
     images: `parameters.ref_images` keeps `local:<sha256>`, `refs` adds the file
     name the user wrote and the thumbnail copied into the run directory.
+    `by_key` finds a chained task's parents: `parents` and `given` say which of
+    their outputs it was given, and its `refs` show those files.
     """
     req = rec.spec.request
-    known = references or {}
+    chain = chain_of(rec, by_key or {})
+    known = dict(references or {})
+    for g in chain["given"]:
+        label = f"from {g['name'] or g['parent']} #{g['index'] + 1}"
+        known[g["ref"]] = {"name": label, "thumb": g["file"], "parent": g["parent"]}
     return {
         "key": rec.key,
         "name": rec.spec.name,
@@ -72,6 +107,7 @@ def item_of(rec: TaskRecord, references: dict[str, Any] | None = None) -> dict[s
             }
             for a in rec.earlier
         ],
+        **chain,
     }
 
 
@@ -116,6 +152,7 @@ def build_summary(
             "succeeded": statuses["succeeded"],
             "failed": statuses["failed"],
             "pending": statuses["pending"],
+            "blocked": statuses["blocked"],
         },
         "images": _files(r for r in records if r.spec.request.kind != "video"),
         "videos": _files(r for r in records if r.spec.request.kind == "video"),
@@ -136,16 +173,15 @@ def build_summary(
 
 def write_reports(run_dir: Path, head: dict[str, Any], records: list[TaskRecord]) -> None:
     """summary.json and index.html, written item by item and renamed into place."""
+    refs, by_key = head.get("references"), {rec.key: rec for rec in records}
     summary_tmp = run_dir / ".summary.json.tmp"
     with writing(run_dir / "summary.json"), summary_tmp.open("wb") as fh:
         top = orjson.dumps(head, option=orjson.OPT_INDENT_2)
         fh.write(top[:-2] + b',\n  "items": [')  # reopen the object to append the items
         for i, rec in enumerate(records):
             fh.write(b"\n    " if i == 0 else b",\n    ")
-            fh.write(orjson.dumps(item_of(rec, head.get("references"))))
+            fh.write(orjson.dumps(item_of(rec, refs, by_key)))
         fh.write(b"\n  ]\n}\n")
     commit_file(summary_tmp, run_dir / "summary.json")
     with writing(run_dir / "index.html"):
-        write_gallery(
-            run_dir, head, records, lambda rec: item_of(rec, head.get("references")), item_status
-        )
+        write_gallery(run_dir, head, records, lambda rec: item_of(rec, refs, by_key), item_status)

@@ -2,7 +2,9 @@
 
 Events (`e`), in the order a task meets them:
   planned       key, name, req, src          a task of the manifest
-  intent        key, attempt                 about to send a submit (fsynced first)
+  intent        key, attempt, [refs]         about to send a submit (fsynced first); refs:
+                                             the ref_img_url sent, when it held uploads or
+                                             other tasks' outputs
   not_sent      key, why                     the answer says nothing was created (40001, ...)
   submitted     key, uid, trace              the answer: the server's unique_id
   adopted       key, uid                     an in-doubt submit found on the server
@@ -81,6 +83,7 @@ def _planned(r: Replay, ev: dict[str, Any]) -> None:
 def _intent(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
     rec.state, rec.intent_at = TaskState.IN_DOUBT, ev["t"]
     rec.attempt = ev.get("attempt", rec.attempt)
+    rec.sent_refs = ev.get("refs")
 
 
 def _not_sent(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
@@ -227,6 +230,45 @@ def apply(r: Replay, ev: dict[str, Any]) -> None:
         )
 
 
+def settle_blocked(records: dict[str, TaskRecord]) -> int:
+    """Tasks waiting on a task that failed for good are blocked; others are not.
+
+    Derived, never logged: a parent retried with --retry-failed unblocks its
+    children by itself. Returns how many tasks are blocked.
+    """
+    memo: dict[str, str | None] = {}
+
+    def blocker(rec: TaskRecord) -> str | None:
+        if rec.key in memo:
+            return memo[rec.key]
+        memo[rec.key] = None  # a cycle cannot be expanded; this only guards the recursion
+        reason = None
+        for key in rec.spec.request.parents:
+            parent = records.get(key)
+            if parent is None:
+                continue
+            if parent.state is TaskState.FAILED:
+                reason = f"blocked: {parent.spec.name or key} ({key}) failed: {parent.error}"
+            elif parent.state in (TaskState.PLANNED, TaskState.BLOCKED):
+                reason = blocker(parent)
+            if reason:
+                break
+        memo[rec.key] = reason
+        return reason
+
+    blocked = 0
+    for rec in records.values():
+        if rec.state not in (TaskState.PLANNED, TaskState.BLOCKED) or not rec.spec.request.parents:
+            continue
+        reason = blocker(rec)
+        if reason:
+            rec.state, rec.error = TaskState.BLOCKED, reason
+            blocked += 1
+        elif rec.state is TaskState.BLOCKED:
+            rec.state, rec.error = TaskState.PLANNED, None
+    return blocked
+
+
 def note(r: Replay, ev: dict[str, Any]) -> None:
     """Count an applied event and keep its time."""
     r.events += 1
@@ -262,4 +304,5 @@ def replay_lines(
             log.warning("%s line %d: not a valid event (%s), skipped", name, lineno, exc)
             continue
         note(r, ev)
+    settle_blocked(r.records)
     return r

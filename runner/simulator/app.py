@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import yarl
 from aiohttp import web
 
 from runner.simulator.cdn import make_handler
@@ -149,12 +150,40 @@ async def submit(request: web.Request) -> web.Response:
     problem = check_submit(body)
     if problem is None and state.config.reject_word in body["ref_prompt"]:
         problem = "ref_prompt: content rejected by moderation"
+    if problem is None:
+        refs = [*body.get("ref_img_url", [])]
+        refs += [body[f] for f in ("start_frame", "end_frame") if isinstance(body.get(f), str)]
+        problem = _check_output_refs(state, refs, _origin(request))
     if problem is not None:
         return envelope(40000, problem)
     task = state.create_task(body, request.get(ACCOUNT_KEY, ""))
     if state.chance(state.config.lost_submit_rate, "lost", json.dumps(body, sort_keys=True)):
         _drop(request)
     return envelope(0, "success", task.unique_id)
+
+
+def _check_output_refs(state: SimState, refs: list[str], origin: str) -> str | None:
+    """Our own output URLs are fine references while they serve (unless the knob refuses them)."""
+    for url in refs:
+        parsed = yarl.URL(url)
+        parts = parsed.path.split("/")
+        if str(parsed.origin()) != origin or len(parts) != 4 or parts[1] != "cdn":
+            continue
+        if parts[2] == "uploads":
+            continue
+        if state.config.refuse_output_refs:
+            return f"ref_img_url: {url} is not accepted as a reference image"
+        task = state.tasks.get(parts[2])
+        index = parts[3].split(".")[0]
+        if (
+            task is None
+            or task.progress(time.monotonic()) != "Success"
+            or not index.isdigit()
+            or not 0 <= int(index) < task.body.get("number_of_images", 1)
+            or parsed.query.get("v") != str(task.url_version)
+        ):
+            return f"ref_img_url: cannot fetch {url}"
+    return None
 
 
 def task_view(state: SimState, task: SimTask, origin: str) -> dict[str, Any]:

@@ -49,5 +49,6 @@ class SimConfig:
     )
     cdn_not_image_rate: float = 0.0  # CDN: HTTP 200 with an HTML page instead of the image
     accounts: tuple[SimAccount, ...] = ()  # more accounts beside the primary one above
+    refuse_output_refs: bool = False  # submit: 40000 for any of our own output URLs as a reference
     cdn_fail_first: int = 0  # CDN: the first N fetches of each image fail (404, truncated, ...)
     cdn_drop_first: int = 0  # CDN: the first N fetches of each file drop the connection mid-body

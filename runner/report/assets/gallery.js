@@ -60,13 +60,14 @@
       .map(([k, v]) => `${k} ${v}`).join(" · ");
     const ids = [["unique_id", "unique_id"], ["trace_id", "trace"], ["key", "key"]]
       .filter(([k]) => it[k]).map(([k, l]) => `${l} ${it[k]}`).join(" · ");
+    const fig = (r) => el("figure", {}, el("img", { src: r.thumb, loading: "lazy", alt: "" }), el("figcaption", { text: r.name || r.ref }));
     const refs = (it.refs || []).map((r) => r.thumb
-      ? el("figure", {}, el("img", { src: r.thumb, loading: "lazy", alt: "" }), el("figcaption", { text: r.name || r.ref }))
+      ? (r.parent ? el("a", { href: `#t-${r.parent}` }, fig(r)) : fig(r))
       : /^https?:\/\//i.test(r.ref) ? el("a", { href: r.ref, rel: "noreferrer", text: r.ref.slice(0, 80) })
       : el("span", { text: r.name || r.ref }));
     const earlier = (it.attempts || []).map((a) => el("div", { class: "earlier" },
       `attempt ${a.attempt} (${a.decision || "undecided"}): `, ...(a.files || []).map((f) => media(f, ""))));
-    return el("article", { class: `task ${it.status} ${it.decision || ""}`, "data-key": it.key },
+    return el("article", { class: `task ${it.status} ${it.decision || ""}`, id: `t-${it.key}`, "data-key": it.key },
       el("div", { class: "head" }, el("b", { text: it.name || it.key }),
         it.status !== "succeeded" ? el("span", { class: "badge " + it.status, text: it.status }) : null,
         it.decision ? el("span", { class: "badge " + it.decision, text: it.decision }) : null),
