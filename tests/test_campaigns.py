@@ -80,6 +80,7 @@ def test_example_jobs_expand_to_the_expected_counts() -> None:
     counts = {p.name: len(specs_of(p)) for p in sorted(JOBS.glob("*.yaml"))}
     assert counts == {
         "campaign.yaml": 8,
+        "chain.yaml": 6,
         "demo.yaml": 14,
         "local-refs.yaml": 4,
         "mixed.yaml": 7,

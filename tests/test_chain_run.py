@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import orjson
-from runner.commands.inspect import status_data, status_text
 
+from runner.commands.status import status_data, status_text
 from runner.records import TaskState
 
 from .conftest import FAST_SIM, Harness
 
+EXAMPLE = Path(__file__).resolve().parent.parent / "jobs" / "chain.yaml"
 THREE_STAGES = """
 name: story
 tasks:
@@ -176,3 +178,14 @@ async def test_an_output_url_older_than_the_limit_is_uploaded_without_trying_it(
     refs = scene[0]["body"]["ref_img_url"]
     assert "/cdn/uploads/" in refs[0] and refs[1] == "https://example.com/x.jpg"
     assert sim.state.calls["ai_creation/task/submit"] == 2  # no refused attempt
+
+
+async def test_the_chain_example_runs_against_the_simulator(harness: Harness) -> None:
+    example = EXAMPLE
+
+    assert await harness.run(example) == 0
+
+    records = list(harness.ledger().records.values())
+    assert len(records) == 6 and all(r.state is TaskState.DONE for r in records)
+    frames = [r for r in records if r.spec.name == "frame"]
+    assert len(frames) == 2 and all(len(r.spec.request.parents) == 1 for r in frames)
