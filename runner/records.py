@@ -220,7 +220,8 @@ class TaskRecord:
     decision: str | None = None  # review: "keep" or "reject" of this attempt, or None
     reroll_prompt: str | None = None  # review: the prompt a reroll should send instead
     earlier: list[Attempt] = field(default_factory=list)  # attempts before this one
-    sent_refs: list[str] | None = None  # the ref_img_url of the latest submit, when it had any
+    sent_refs: list[str] | None = None  # the references of the latest submit, when resolved
+    has_children: bool = False  # other tasks take its outputs: keep its URLs once done
 
     @property
     def key(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from runner.pipeline.download import verify_files
 from runner.records import TaskRecord, TaskSpec, TaskState
 from runner.rundir.ledger import Ledger
-from runner.rundir.replay import Replay, apply
+from runner.rundir.replay import Replay, apply, mark_parents
 
 
 def plan(
@@ -28,6 +28,7 @@ def plan(
     for spec in specs:
         if spec.key not in records:
             records[spec.key] = TaskRecord(spec)
+            mark_parents(records, spec)
             events.append(
                 {
                     "e": "planned",

@@ -78,6 +78,15 @@ def _planned(r: Replay, ev: dict[str, Any]) -> None:
             ev["key"], ev.get("name", ""), Request.from_json(ev["req"]), ev.get("src", "")
         )
         r.records[spec.key] = TaskRecord(spec)
+        mark_parents(r.records, spec)
+
+
+def mark_parents(records: dict[str, TaskRecord], spec: TaskSpec) -> None:
+    """The tasks whose outputs `spec` takes keep their output URLs when done."""
+    for key in spec.request.parents:
+        parent = records.get(key)
+        if parent is not None:
+            parent.has_children = True
 
 
 def _intent(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
@@ -128,7 +137,8 @@ def settle_images(rec: TaskRecord) -> None:
             )
         else:
             rec.state = TaskState.DONE
-            rec.urls.clear()  # every image is on disk: a finished task keeps no URLs
+            if not rec.has_children:  # children may be sent its URLs as references
+                rec.urls.clear()  # every image is on disk: a finished task keeps no URLs
 
 
 def _downloaded(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
