@@ -95,6 +95,8 @@ async def _run(
         limiter=SimpleNamespace(rate=10.0),
         stats=Stats(),
         ledger=SimpleNamespace(write=lambda event, durable=False: None),
+        chain=None,
+        final=lambda rec: None,
     )
     send, receive = anyio.create_memory_object_stream[TaskRecord](math.inf)
     out_send, out_receive = anyio.create_memory_object_stream[TaskRecord](math.inf)
