@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import LocalRefProblem
-from runner.rundir.files import image_kind
+from runner.filetypes import image_kind
 
 PREFIX = "local:"
 EXTENSIONS = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".webp": "webp"}

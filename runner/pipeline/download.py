@@ -19,10 +19,11 @@ from anyio.abc import ObjectReceiveStream
 
 from runner.api import retry
 from runner.errors import DiskWriteError, DownloadError, TransientApiError
+from runner.filetypes import file_kind
 from runner.pipeline import transfer
 from runner.pipeline.context import RunContext
 from runner.records import ImageFile, TaskRecord, TaskState
-from runner.rundir.files import PartFile, commit_file, file_kind, image_name, output_dir, writing
+from runner.rundir.files import PartFile, commit_file, image_name, output_dir, writing
 from runner.rundir.replay import settle_images
 
 log = logging.getLogger("runner.download")

@@ -16,15 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from runner.errors import DISK_ERRNOS, DiskWriteError
+from runner.filetypes import file_kind, image_kind, video_kind
 from runner.records import TaskSpec
 
 MAX_SLUG_BYTES = 80
-IMAGE_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"\xff\xd8\xff", "jpg"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-)
+__all__ = ["file_kind", "image_kind", "video_kind"]  # re-exported for callers of files
 
 
 def slug(text: str) -> str:
@@ -38,27 +34,6 @@ def slug(text: str) -> str:
 def default_run_dir(name: str) -> Path:
     """Where a run of the manifest called `name` lives when --out is not given."""
     return Path("outputs") / slug(name)
-
-
-def image_kind(head: bytes) -> str | None:
-    for magic, ext in IMAGE_MAGIC:
-        if head.startswith(magic):
-            return ext
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
-def video_kind(head: bytes) -> str | None:
-    """mp4 (or mov) from an ISO media file's leading `ftyp` box; never from a URL."""
-    if head[4:8] != b"ftyp":
-        return None
-    return "mov" if head[8:12] == b"qt  " else "mp4"
-
-
-def file_kind(head: bytes, kind: str) -> str | None:
-    """The file extension the bytes say, if they are what a task of `kind` makes."""
-    return video_kind(head) if kind == "video" else image_kind(head)
 
 
 def output_dir(kind: str) -> str:
