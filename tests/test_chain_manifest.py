@@ -210,3 +210,37 @@ def test_placeholders_in_a_reference_take_the_task_values(tmp_path: Path) -> Non
         if not spec.name:
             style = spec.request.prompt.split()[1]
             assert spec.request.ref_images == (f"task:{sheets[style]}#0",)
+
+
+def test_references_given_to_a_model_that_takes_none_are_rejected(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        tasks:
+          - {name: sheet, prompt: sheet, number_of_images: 2}
+          - {name: t2i, prompt: t2i, model: seedream-3.0, ref_images: ["@sheet[0]"]}
+          - {name: fan, prompt: fan, model: seedream-3.0, for_each: "@sheet"}
+          - {name: clip, prompt: clip, model: seedance-1.0-pro, ref_images: ["@sheet"]}
+        """,
+    )
+    assert len(found) == 3, found
+    assert "job.yaml:4:" in found[0] and "doubao-seedream-3.0-t2i takes no reference" in found[0]
+    assert "job.yaml:5:" in found[1] and "tasks[2].for_each" in found[1]
+    # @sheet is two images; the video model takes one
+    assert "job.yaml:6:" in found[2] and "takes at most 1" in found[2]
+
+
+def test_a_video_parent_has_one_output(tmp_path: Path) -> None:
+    specs = specs_of(
+        tmp_path,
+        """
+        tasks:
+          - {name: clip, prompt: clip, model: seedance-1.0-pro, repeat: 3}
+          - {name: still, prompt: "a still of the clip", for_each: "@clip"}
+          - {name: last, prompt: "the last clip", ref_images: ["@clip[2]"]}
+        """,
+    )
+    clips = [s.key for s in specs if s.name == "clip"]
+    stills = [s.request.ref_images for s in specs if s.name == "still"]
+    assert stills == [(f"task:{k}#0",) for k in clips]
+    assert [s.request.ref_images for s in specs if s.name == "last"] == [(f"task:{clips[2]}#0",)]

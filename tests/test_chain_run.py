@@ -180,12 +180,18 @@ async def test_an_output_url_older_than_the_limit_is_uploaded_without_trying_it(
     assert sim.state.calls["ai_creation/task/submit"] == 2  # no refused attempt
 
 
-async def test_the_chain_example_runs_against_the_simulator(harness: Harness) -> None:
-    example = EXAMPLE
+async def test_the_chain_example_runs_against_the_simulator(sim_factory, tmp_path) -> None:
+    h = Harness(tmp_path, await sim_factory(replace(FAST_SIM, video_gen_s=(0.2, 0.4))))
 
-    assert await harness.run(example) == 0
+    assert await h.run(EXAMPLE, video_first_poll_s=0.2, video_poll_interval_s=0.1) == 0
 
-    records = list(harness.ledger().records.values())
+    records = list(h.ledger().records.values())
     assert len(records) == 6 and all(r.state is TaskState.DONE for r in records)
-    frames = [r for r in records if r.spec.name == "frame"]
-    assert len(frames) == 2 and all(len(r.spec.request.parents) == 1 for r in frames)
+    clips = [r for r in records if r.spec.name == "clip"]
+    scenes = {r.key: r for r in records if r.spec.name == "scene"}
+    assert len(clips) == 2  # one video per scene image
+    for clip in clips:
+        (parent,) = clip.spec.request.parents
+        assert parent in scenes and clip.files[0].path.endswith(".mp4")
+        body = h.sim.state.tasks[clip.unique_id].body
+        assert body["creation_type"] == 4 and body["ref_img_url"] == clip.sent_refs
