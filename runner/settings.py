@@ -20,6 +20,9 @@ from runner.manifest.limits import DEFAULT_LIMITS, Limits
 
 DEFAULT_QPS = 10.0  # --qps against the real API: safe for an account whose limit is unknown
 SIMULATE_QPS = 100.0  # --qps with --simulate: the demo account allows 1.5 times that
+# With --simulate, video tasks are checked as the demo account's short video times
+# suit (it makes a video in 2-4 s), not on the real models' minutes.
+SIMULATE_VIDEO_POLL = (2.0, 1.0)  # first check, interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +97,10 @@ def request_from(args: argparse.Namespace) -> RunRequest:
         reroll_rejected=args.reroll_rejected,
         max_download_bytes=int(args.max_download_mb * 1024 * 1024),
         max_video_download_bytes=int(args.max_video_download_mb * 1024 * 1024),
-        video_first_poll_s=args.video_first_poll,
-        video_poll_interval_s=args.video_poll_interval,
+        video_first_poll_s=args.video_first_poll
+        or (SIMULATE_VIDEO_POLL[0] if args.simulate else None),
+        video_poll_interval_s=args.video_poll_interval
+        or (SIMULATE_VIDEO_POLL[1] if args.simulate else None),
         ref_url_max_age_s=parse_duration_s(args.ref_url_max_age),
     )
     return RunRequest(

@@ -318,3 +318,19 @@ def test_the_simulator_answers_each_models_bad_field(
     body.update(fields)
     problem = check_submit(body)
     assert problem is not None and problem.startswith(message), problem
+
+
+def test_an_image_request_is_recorded_as_before_so_old_ledgers_replay_unchanged() -> None:
+    request = Request("a", ("https://x/a.png",), "9:16", 4096, 2, "doubao-seedream-4.5")
+    assert list(request.to_json()) == [
+        "prompt",
+        "ref_images",
+        "aspect_ratio",
+        "clarity",
+        "number_of_images",
+        "model_code",
+    ]
+    old_event = {"prompt": "a", "aspect_ratio": "1:1", "clarity": 2048, "number_of_images": 1}
+    replayed = Request.from_json(old_event)  # an old ledger's planned request
+    assert replayed == Request("a") and replayed.kind == "image"
+    assert replayed.body()["creation_type"] == 3 and "video_duration" not in replayed.body()

@@ -218,12 +218,14 @@ def final_line(request: RunRequest, code: int) -> str:
     counts = ""
     if summary_path is not None and summary_path.exists():
         summary = orjson.loads(summary_path.read_bytes())
-        t, img = summary["tasks"], summary["images"]
+        t, img, vid = summary["tasks"], summary["images"], summary.get("videos") or {}
         name = summary.get("name") or name
         counts = (
             f": {t['succeeded']} succeeded, {t['failed']} failed, {t['pending']} pending; "
             f"{img['downloaded']}/{img['expected']} images"
         )
+        if vid.get("expected"):
+            counts += f", {vid['downloaded']}/{vid['expected']} videos"
     where = f"; see {summary_path}" if summary_path is not None else ""
     return f"{when} run {name}{counts}; exit {code}{where}"
 
