@@ -202,6 +202,13 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
         "(default 15m; 0 = never)",
     )
     r.add_argument(
+        "--accounts",
+        type=Path,
+        metavar="FILE",
+        help="a pool of accounts (YAML; default: accounts.yaml in "
+        "$CHANJING_OPENAPI_CREDENTIALS_DIR when there is one)",
+    )
+    r.add_argument(
         "--notify-url",
         metavar="URL",
         help="POST summary.json to this URL when the run ends, however it ends",

@@ -222,6 +222,7 @@ class TaskRecord:
     earlier: list[Attempt] = field(default_factory=list)  # attempts before this one
     sent_refs: list[str] | None = None  # the references of the latest submit, when resolved
     has_children: bool = False  # other tasks take its outputs: keep its URLs once done
+    account: str = ""  # label of the account it was sent through ("": the only one)
 
     @property
     def key(self) -> str:

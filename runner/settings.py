@@ -73,6 +73,13 @@ class RunRequest:
     log_to_run_dir: bool = True
     notify_url: str | None = None
     quiet: bool = False
+    accounts: Path | None = None  # an accounts file: a pool of accounts (api/accounts.py)
+
+
+def default_accounts_path() -> Path | None:
+    from runner.api.accounts import default_path
+
+    return default_path()
 
 
 def limits_from(args: argparse.Namespace) -> Limits:
@@ -111,4 +118,5 @@ def request_from(args: argparse.Namespace) -> RunRequest:
         args.progress_every,
         notify_url=args.notify_url,
         quiet=args.quiet,
+        accounts=args.accounts or default_accounts_path(),
     )

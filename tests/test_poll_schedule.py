@@ -93,6 +93,7 @@ async def _run(
         options=OPTIONS,
         client=pages,
         limiter=SimpleNamespace(rate=10.0),
+        pool=None,
         stats=Stats(),
         ledger=SimpleNamespace(write=lambda event, durable=False: None),
         chain=None,

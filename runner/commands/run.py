@@ -23,6 +23,7 @@ import anyio
 import orjson
 
 from runner import logsetup
+from runner.api.accounts import load_accounts
 from runner.api.credentials import Credentials, resolve_base_url, resolve_credentials
 from runner.errors import EXIT_AUTH, EXIT_STOPPED, DiskWriteError, SeedreamError
 from runner.manifest.load import read_manifest
@@ -55,6 +56,8 @@ async def run(
 ) -> int:
     """`serve`, when given, starts the API for the run directory (locked) and yields its URL."""
     loaded = load_tasks(request.manifest, request.limits)
+    # A pool's accounts file is checked before anything is touched, as the manifest is.
+    pool = load_accounts(request.accounts) if request.accounts else None
     opts = request.options
     if opts.max_images is None and loaded.max_images is not None:
         source = f"max_images: {loaded.max_images} in {request.manifest.name}"
@@ -87,7 +90,8 @@ async def run(
                 log.info(
                     "run %s: %d tasks (%d new), %s", run_dir, len(replay.records), new, base_url
                 )
-                outcome = await run_pipeline(opened, base_url, credentials(), _reporter(request))
+                creds = pool[0].credentials if pool else credentials()
+                outcome = await run_pipeline(opened, base_url, creds, _reporter(request), pool)
             return _finish(opened, outcome)
         except DiskWriteError as exc:  # outside the pipeline's task group
             _disk_stopped(run_dir, exc, opened)

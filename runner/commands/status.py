@@ -18,7 +18,13 @@ from runner.errors import RunDirError
 from runner.pipeline.wiring import audit_only
 from runner.records import TaskState
 from runner.report.stages import stage_lines, stage_rows
-from runner.report.summary import build_summary, decision_counts, exit_code, write_reports
+from runner.report.summary import (
+    account_counts,
+    build_summary,
+    decision_counts,
+    exit_code,
+    write_reports,
+)
 from runner.report.text import dumps
 from runner.rundir import ledger
 from runner.rundir.lock import RunLock
@@ -86,6 +92,7 @@ def status_data(run_dir: Path) -> dict[str, Any]:
         "exit_code": exit_code(records),
         "ledger_events": replay.events,
         "bad_ledger_lines": replay.bad_lines,
+        **({"accounts": accounts} if (accounts := account_counts(records)) else {}),
     }
 
 
@@ -135,6 +142,11 @@ def status_text(data: dict[str, Any]) -> str:
     if data["last_run_api"]:
         api = data["last_run_api"]
         lines.append(f"  API calls {api.get('calls')}, 40001 answers {api.get('throttled_40001')}")
+    for label, c in data.get("accounts", {}).items():
+        lines.append(
+            f"  account {label}: {c['tasks']} tasks, {c['succeeded']} succeeded, "
+            f"{c['failed']} failed, {c['pending']} pending"
+        )
     if data["failures"]:
         lines.append("failures:")
         for f in data["failures"][:50]:

@@ -15,6 +15,7 @@ from runner.api.client import ApiClient
 from runner.api.limiter import AccountLimiter
 from runner.manifest.localrefs import LocalFile
 from runner.pipeline.gate import RequestGate
+from runner.pipeline.pool import Pool
 from runner.pipeline.reconcile import Reconciler
 from runner.records import TaskRecord
 from runner.rundir.ledger import Ledger
@@ -60,6 +61,8 @@ class RunContext:
     pipeline_done: anyio.Event = field(default_factory=anyio.Event)
     uploader: ReferenceUploads | None = None  # local references, or chained ones
     chain: Any = None  # the Chain, when tasks take other tasks' outputs
+
+    pool: Pool | None = None  # the accounts; client/limiter/reconciler are its first one's
 
     def final(self, rec: TaskRecord) -> None:
         """`rec` reached a final state: tasks waiting on its outputs may go (or are blocked)."""

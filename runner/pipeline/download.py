@@ -18,7 +18,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream
 
 from runner.api import retry
-from runner.errors import DiskWriteError, DownloadError, TransientApiError
+from runner.errors import AuthError, DiskWriteError, DownloadError, TransientApiError
 from runner.filetypes import file_kind
 from runner.pipeline import transfer
 from runner.pipeline.context import RunContext
@@ -91,10 +91,19 @@ async def _download_image(ctx: RunContext, rec: TaskRecord, index: int) -> str |
 async def _refresh_urls(ctx: RunContext, rec: TaskRecord) -> None:
     if rec.unique_id is None:
         return
+    account = ctx.pool.of(rec) if ctx.pool is not None else None
+    client = ctx.client if account is None else account.client  # the task's own account
+    if account is not None and not account.alive:
+        log.info("task %s: no re-query for fresh URLs: %s left the pool", rec.key, account.name)
+        return
     try:
-        item, trace = await ctx.client.get_task(rec.unique_id)
+        item, trace = await client.get_task(rec.unique_id)
     except TransientApiError as exc:
         log.info("task %s: re-query for fresh URLs failed: %s", rec.key, exc)
+        return
+    except AuthError as exc:
+        if account is None or ctx.pool is None or not ctx.pool.retire(account, str(exc)):
+            raise
         return
     raw = item.get("output_url")
     urls = [u for u in raw if isinstance(u, str)] if isinstance(raw, list) else []

@@ -18,9 +18,11 @@ from __future__ import annotations
 import logging
 import time
 
+from runner.errors import AuthError
 from runner.pipeline.context import RunContext
+from runner.pipeline.pool import Account, Pool
 from runner.pipeline.reconcile import StillInDoubt, assign
-from runner.records import TaskState
+from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.run")
 
@@ -38,17 +40,31 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
     unsent = [r for r in ctx.records.values() if r.state is TaskState.PLANNED]
     if since is None or not unsent:
         return
-    items = await ctx.reconciler.listing(since - ctx.options.clock_skew_s)
-    items = [i for i in items if i.get("progress_desc") not in ("Error", "Fail")]
-    taken = ctx.taken | ctx.reconciler.others_taken() | set(ctx.ledger.state.duplicates)
-    wanted = [(r.key, since, r.spec.request, ctx.reconciler.refs_of(r)) for r in unsent]
-    found = assign(wanted, items, taken, ctx.options.clock_skew_s)
-    for key, uid in found.items():
-        rec = ctx.records[key]
-        rec.state, rec.unique_id, rec.submitted_at = TaskState.SUBMITTED, uid, time.time()
-        ctx.taken.add(uid)
-        ctx.ledger.write({"e": "adopted", "key": key, "uid": uid, "why": "unrecorded"})
-        ctx.stats.counts["adopted"] += 1
+    found: dict[str, str] = {}
+    listed = 0
+    accounts = ctx.pool.alive if ctx.pool is not None else [None]
+    for account in accounts:  # a pool: each account lists the tasks it created
+        reconciler = ctx.reconciler if account is None else account.reconciler
+        items = await reconciler.listing(since - ctx.options.clock_skew_s)
+        items = [i for i in items if i.get("progress_desc") not in ("Error", "Fail")]
+        listed += len(items)
+        taken = ctx.taken | ctx.reconciler.others_taken() | set(ctx.ledger.state.duplicates)
+        wanted = [
+            (r.key, since, r.spec.request, ctx.reconciler.refs_of(r))
+            for r in unsent
+            if r.key not in found
+        ]
+        mine = assign(wanted, items, taken, ctx.options.clock_skew_s)
+        for key, uid in mine.items():
+            rec = ctx.records[key]
+            rec.state, rec.unique_id, rec.submitted_at = TaskState.SUBMITTED, uid, time.time()
+            ctx.taken.add(uid)
+            event = {"e": "adopted", "key": key, "uid": uid, "why": "unrecorded"}
+            if account is not None and account.label:
+                rec.account = event["acct"] = account.label
+            ctx.ledger.write(event)
+            ctx.stats.counts["adopted"] += 1
+        found.update(mine)
     if found:
         ctx.ledger.write({"e": "run", "what": "adopted_unrecorded", "n": len(found)}, durable=True)
         log.warning(
@@ -58,9 +74,7 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)),
         )
     else:
-        log.info(
-            "resume: %d task(s) listed since the ledger's last event; none unrecorded", len(items)
-        )
+        log.info("resume: %d task(s) listed since the ledger's last event; none unrecorded", listed)
 
 
 async def _settle_in_doubt(ctx: RunContext) -> None:
@@ -68,7 +82,19 @@ async def _settle_in_doubt(ctx: RunContext) -> None:
     if not doubtful:
         return
     log.info("%d submit(s) were in doubt after an interruption; looking them up", len(doubtful))
-    found = await ctx.reconciler.resolve_batch(doubtful)
+    found: dict[str, str] = {}
+    pool = ctx.pool
+    groups = {None: doubtful} if pool is None else _by_account(pool, doubtful)
+    for account, recs in groups.items():
+        reconciler = ctx.reconciler if account is None else account.reconciler
+        try:
+            found.update(await reconciler.resolve_batch(recs))  # through their own account
+        except StillInDoubt:
+            return  # the run is stopping: they stay in doubt for the next run
+        except AuthError as exc:
+            if account is None or pool is None or not pool.retire(account, str(exc)):
+                raise
+            doubtful = [r for r in doubtful if r not in recs]  # in doubt until it works again
     for rec in doubtful:
         uid = found.get(rec.key)
         if uid:
@@ -79,3 +105,10 @@ async def _settle_in_doubt(ctx: RunContext) -> None:
             rec.state, rec.intent_at = TaskState.PLANNED, None
             ctx.ledger.write({"e": "not_created", "key": rec.key}, durable=True)
             ctx.stats.counts["resubmitted"] += 1
+
+
+def _by_account(pool: Pool, records: list[TaskRecord]) -> dict[Account | None, list[TaskRecord]]:
+    groups: dict[Account | None, list[TaskRecord]] = {}
+    for rec in records:
+        groups.setdefault(pool.of(rec), []).append(rec)
+    return groups

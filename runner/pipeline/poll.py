@@ -21,9 +21,10 @@ from typing import Any
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from runner.errors import TransientApiError
+from runner.errors import AuthError, TransientApiError
 from runner.pipeline.clock import MONOTONIC, Clock
 from runner.pipeline.context import RunContext
+from runner.pipeline.pool import Account
 from runner.pipeline.schedule import PollSchedule
 from runner.records import TaskRecord, TaskState
 
@@ -122,7 +123,9 @@ class Poller:
         """
         opts = self.ctx.options
         if submitting:
-            return self._last_poll + 1.0 / (opts.poll_share * self.ctx.limiter.rate)
+            pool = self.ctx.pool
+            rate = pool.rate if pool is not None else self.ctx.limiter.rate
+            return self._last_poll + 1.0 / (opts.poll_share * rate)
         sweeps = max(1, -(-self.in_flight // BATCH))
         return self._last_poll + opts.poll_interval_s / sweeps
 
@@ -135,27 +138,29 @@ class Poller:
         if self._wake.is_set():
             self._wake = anyio.Event()
 
-    def _take_batch(self) -> list[_Due]:
-        """Up to 50 due tasks of one kind: the task list shows images or videos, not both."""
-        kind = self._ready[0][1].record.spec.request.creation_type
-        batch: list[_Due] = []
-        other: list[tuple[float, _Due]] = []
-        while self._ready and len(batch) < BATCH:
-            due, entry = self._ready.popleft()
-            if entry.record.spec.request.creation_type == kind:
-                batch.append(entry)
-            else:
-                other.append((due, entry))
-        self._ready.extendleft(reversed(other))
-        return batch
-
     async def _poll_batch(self) -> None:
-        batch = self._take_batch()
+        batch, account = self._take_batch()
         kind = batch[0].record.spec.request.creation_type
         self._last_poll = self.clock.now()
+        if account is not None and not account.alive:
+            log.warning(
+                "%d task(s) of %s wait: it left the pool (%s); run again when it works",
+                len(batch),
+                account.name,
+                account.why_out,
+            )
+            return  # never polled through another account: they stay submitted
+        client = self.ctx.client if account is None else account.client
         ids = [e.record.unique_id for e in batch if e.record.unique_id]
         try:
-            items, _, trace = await self.ctx.client.page(ids, 1, BATCH, kind)
+            items, _, trace = await client.page(ids, 1, BATCH, kind)
+        except AuthError as exc:
+            pool = self.ctx.pool
+            if account is None or pool is None or not pool.retire(account, str(exc)):
+                raise
+            for entry in batch:
+                self._push(self.clock.now(), entry)  # reported as waiting at the next turn
+            return
         except TransientApiError as exc:
             log.warning("poll of %d tasks failed (%s); will try again", len(batch), exc)
             for entry in batch:
@@ -170,6 +175,26 @@ class Poller:
         )
         for entry in batch:
             await self._handle(entry, by_id.get(entry.record.unique_id), trace)
+
+    def _take_batch(self) -> tuple[list[_Due], Account | None]:
+        """Up to 50 due tasks of one kind and one account (the oldest's): the task
+        list shows images or videos, not both, and an account lists its own tasks,
+        so each task is asked about through the account that made it."""
+        pool = self.ctx.pool
+        first = self._ready[0][1].record
+        kind = first.spec.request.creation_type
+        account = pool.of(first) if pool is not None else None
+        batch: list[_Due] = []
+        other: list[tuple[float, _Due]] = []
+        while self._ready and len(batch) < BATCH:
+            due, entry = self._ready.popleft()
+            rec = entry.record
+            if rec.spec.request.creation_type == kind and (pool is None or pool.of(rec) is account):
+                batch.append(entry)
+            else:
+                other.append((due, entry))
+        self._ready.extendleft(reversed(other))
+        return batch, account
 
     async def _handle(self, entry: _Due, item: dict[str, Any] | None, trace: str) -> None:
         rec, ctx = entry.record, self.ctx

@@ -145,6 +145,20 @@ class Reconciler:
         self._results: dict[str, str | None] = {}
         self._unsettled: set[str] = set()
 
+    def with_client(self, client: ApiClient) -> Reconciler:
+        """The same settings and shared `taken`, scanning another account's task list."""
+        return Reconciler(
+            client,
+            self.gate,
+            self.taken,
+            refs_of=self.refs_of,
+            others_taken=self.others_taken,
+            stopping=self.stopping,
+            settle_s=self.settle_s,
+            skew_s=self.skew_s,
+            max_pages=self.max_pages,
+        )
+
     async def resolve(self, record: TaskRecord) -> str | None:
         """The unique_id the record's lost submit created, or None if it created none.
 

@@ -25,6 +25,7 @@ from runner.errors import (
 )
 from runner.pipeline import outputrefs
 from runner.pipeline.context import RunContext
+from runner.pipeline.pool import Account
 from runner.pipeline.reconcile import StillInDoubt
 from runner.records import TaskRecord, TaskState
 
@@ -63,6 +64,12 @@ async def feed(
                         ctx.options.budget_source or f"--max-images {limit}",
                     )
                     break
+                if ctx.pool is not None and ctx.pool.pick(rec.images_expected) is None:
+                    if not ctx.pool.alive:
+                        break  # every account failed authentication: submit_one says so
+                    ctx.budget_reached = True
+                    log.warning("budget: every account's max_images is spent; submitting no more")
+                    break
                 committed += rec.images_expected
                 await send.send(rec)
 
@@ -92,37 +99,55 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
     while True:
         if ctx.stopping.is_set() and rec.state is TaskState.PLANNED:
             return False
+        account = _account_for(ctx, rec)
+        if account is None and ctx.pool is not None:
+            return False  # no account has budget left for it: it stays planned
         attempt += 1
         sent = False
         body = rec.spec.request.body(rec.ref_urls)
         urls = rec.ref_urls
         sent_refs = [urls.get(r, r) for r in rec.spec.request.ref_images] if urls else None
 
-        def on_send(refs: list[str] | None = sent_refs) -> None:
+        def on_send(refs: list[str] | None = sent_refs, account: Account | None = account) -> None:
             nonlocal sent
             if ctx.stopping.is_set():
                 raise _Stopped  # the limiter let us through after a stop: send nothing
             sent = True
             rec.state, rec.intent_at = TaskState.IN_DOUBT, round(time.time(), 3)
-            extra = {} if refs is None else {"refs": refs}  # a lost answer is looked up by them
+            extra: dict[str, object] = {} if refs is None else {"refs": refs}  # looked up by them
             rec.sent_refs = refs
+            if account is not None and account.label:
+                rec.account = account.label
+                account.committed += rec.images_expected
+                extra["acct"] = account.label
             _event(ctx, "intent", rec, durable=True, attempt=rec.attempt, t=rec.intent_at, **extra)
 
+        client, limiter = ctx.client, ctx.limiter
+        if account is not None:
+            client, limiter = account.client, account.limiter
+            account.waiting += 1
         try:
-            async with ctx.gate.submitting(fingerprint):
-                answer = await ctx.client.submit(body, on_send)
+            try:
+                async with ctx.gate.submitting(fingerprint):
+                    answer = await client.submit(body, on_send)
+            finally:
+                if account is not None:
+                    account.waiting -= 1
         except _Stopped:
             return False
         except RateLimited as exc:
-            ctx.limiter.throttled(exc.sent_at)
+            limiter.throttled(exc.sent_at)
             ctx.stats.counts["throttled"] += 1
             _not_sent(ctx, rec, "40001")
             attempt -= 1  # not executed: costs time, not an attempt
             continue
-        except AuthError:
+        except AuthError as exc:
             if sent:
                 _not_sent(ctx, rec, "10400")
-            raise
+            if account is None or not ctx.pool or not ctx.pool.retire(account, str(exc)):
+                raise
+            attempt -= 1  # another account takes it
+            continue
         except PermanentApiError as exc:
             if not fell_back and outputrefs.refused_output_url(exc, rec):
                 fell_back = True
@@ -151,7 +176,7 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
             ctx.stats.counts["transient"] += 1
             if sent and exc.maybe_sent:
                 log.info("task %s: submit answer lost (%s); looking it up", rec.key, exc)
-                settled = await _settle_in_doubt(ctx, rec)
+                settled = await _settle_in_doubt(ctx, rec, account)
                 if settled is not False:
                     return bool(settled)  # adopted, or still in doubt as the run stops
             else:
@@ -194,18 +219,44 @@ async def _upload_outputs(ctx: RunContext, rec: TaskRecord) -> bool:
     return True
 
 
+def _account_for(ctx: RunContext, rec: TaskRecord) -> Account | None:
+    """The pool account for this attempt: the one it was sent through while in
+    doubt, else the one with the most headroom. Raises AuthError when none is left."""
+    pool = ctx.pool
+    if pool is None:
+        return None
+    if rec.state is TaskState.IN_DOUBT:
+        return pool.of(rec)
+    account = pool.pick(rec.images_expected)
+    if account is None and not pool.alive:
+        raise AuthError("no account of the pool is left: every one failed authentication")
+    return account
+
+
 def _not_sent(ctx: RunContext, rec: TaskRecord, why: str) -> None:
+    if ctx.pool is not None and rec.account and ctx.pool.knows(rec.account):
+        ctx.pool.of(rec).committed -= rec.images_expected
     rec.state, rec.intent_at = TaskState.PLANNED, None
     _event(ctx, "not_sent", rec, why=why)
 
 
-async def _settle_in_doubt(ctx: RunContext, rec: TaskRecord) -> bool | None:
-    """True: adopted; False: not created, send it again; None: the run stopped first."""
+async def _settle_in_doubt(
+    ctx: RunContext, rec: TaskRecord, account: Account | None
+) -> bool | None:
+    """True: adopted; False: not created, send it again; None: it stays in doubt
+    (the run stopped first, or its account failed authentication)."""
+    reconciler = ctx.reconciler if account is None else account.reconciler
     try:
-        uid = await ctx.reconciler.resolve(rec)
+        uid = await reconciler.resolve(rec)
     except StillInDoubt:
         return None
+    except AuthError as exc:
+        if account is None or not ctx.pool or not ctx.pool.retire(account, str(exc)):
+            raise
+        return None  # looked up again through that account on a later run
     if uid is None:
+        if account is not None and account.label:
+            account.committed -= rec.images_expected
         rec.state, rec.intent_at = TaskState.PLANNED, None
         _event(ctx, "not_created", rec, durable=True)
         ctx.stats.counts["resubmitted"] += 1

@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import anyio
 
+from runner.api.accounts import AccountSpec
 from runner.api.client import ApiClient
 from runner.api.credentials import Credentials
 from runner.api.limiter import AccountLimiter
@@ -24,6 +25,7 @@ from runner.pipeline.chain import Chain
 from runner.pipeline.context import RunContext
 from runner.pipeline.gate import RequestGate
 from runner.pipeline.indoubt import resume_in_doubt
+from runner.pipeline.pool import Account, Pool
 from runner.pipeline.reconcile import Reconciler
 from runner.pipeline.signals import on_signals
 from runner.pipeline.upload import Uploader
@@ -64,25 +66,39 @@ class Outcome:
 
 
 async def run_pipeline(
-    run: OpenRun, base_url: str, creds: Credentials, report: Reporter
+    run: OpenRun,
+    base_url: str,
+    creds: Credentials,
+    report: Reporter,
+    accounts: list[AccountSpec] | None = None,
 ) -> Outcome:
-    opts = run.options
-    limiter = AccountLimiter(opts.qps)
+    """`accounts`: a pool from an accounts file; without one, `creds` is the one account."""
+    specs = accounts or [AccountSpec("", creds, None)]
+    opts = replace(run.options, qps=sum(s.qps or run.options.qps for s in specs))
+    run = replace(run, options=opts)
     connector = aiohttp.TCPConnector(limit=opts.workers + opts.concurrency + 8)
     async with aiohttp.ClientSession(connector=connector) as session:
+        first = AccountLimiter(specs[0].qps or opts.qps)
         client = ApiClient(
-            session, base_url, creds, limiter, timeout_s=opts.timeout_s, retry_policy=opts.retry
+            session,
+            base_url,
+            specs[0].credentials,
+            first,
+            timeout_s=opts.timeout_s,
+            retry_policy=opts.retry,
         )
-        ctx = _context(run, client, limiter, session)
+        ctx = _context(run, client, first, session)
+        ctx.pool = pool = _pool(ctx, specs, base_url)
+        if pool.labelled:
+            log.info(
+                "account pool: %s",
+                ", ".join(f"{s.label} ({s.qps or run.options.qps:g} qps)" for s in specs),
+            )
         run.ledger.write(
             {"e": "run", "what": "start", "pid": os.getpid(), "name": run.name}, durable=True
         )
         auth_error, disk_error = await _drive(ctx, report)
-        api = {
-            "calls": limiter.calls,
-            "throttled_40001": limiter.throttles,
-            "final_rate_qps": round(limiter.rate, 3),
-        }
+        api = pool.api()
     counts = ctx.stats.counts
     return Outcome(
         ctx.stop_reason,
@@ -93,6 +109,39 @@ async def run_pipeline(
         auth_error,
         disk_error,
     )
+
+
+def _pool(ctx: RunContext, specs: list[AccountSpec], base_url: str) -> Pool:
+    """One account per spec, each with its own token, limiter and reconciler; the
+    first reuses the context's client."""
+    opts = ctx.options
+    accounts = []
+    for i, spec in enumerate(specs):
+        if i == 0:
+            client, limiter, reconciler = ctx.client, ctx.limiter, ctx.reconciler
+        else:
+            limiter = AccountLimiter(spec.qps or opts.qps)
+            client = ApiClient(
+                ctx.session,
+                base_url,
+                spec.credentials,
+                limiter,
+                timeout_s=opts.timeout_s,
+                retry_policy=opts.retry,
+            )
+            reconciler = ctx.reconciler.with_client(client)
+        accounts.append(Account(spec.label, client, limiter, reconciler, spec.max_images))
+    pool = Pool(accounts)
+    pool.count_committed(ctx.records)
+    for label in sorted({r.account for r in ctx.records.values() if r.account}):
+        if not pool.knows(label):
+            log.warning(
+                "tasks were sent through account %r, which the accounts file no longer "
+                "names; they are asked about through account %r",
+                label,
+                accounts[0].label,
+            )
+    return pool
 
 
 def _context(

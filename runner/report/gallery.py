@@ -36,6 +36,18 @@ def _asset(name: str) -> str:
     return resources.files("runner.report").joinpath("assets", name).read_text("utf-8")
 
 
+def accounts_line(head: dict[str, Any]) -> str:
+    """A pool run: tasks per account label (labels only, never credentials)."""
+    accounts = head.get("accounts") or {}
+    if not accounts:
+        return ""
+    parts = ", ".join(
+        f"{escape(label)} {c['tasks']} ({c['succeeded']} succeeded)"
+        for label, c in accounts.items()
+    )
+    return f'<p class="totals accounts">accounts: {parts}</p>'
+
+
 def gallery_order(
     records: Sequence[TaskRecord], status_of: Callable[[TaskRecord], str]
 ) -> list[int]:
@@ -151,6 +163,7 @@ def gallery_parts(
         f"{f', {b} blocked' if (b := tasks.get('blocked')) else ''} · "
         f"{images['downloaded']} of {images['expected']} images{kept} · {head['generated_at']}</p>"
         + _duplicates_line(head)
+        + accounts_line(head)
         + '<form id="filters" hidden onsubmit="return false">'
         '<input type="search" name="q" placeholder="search prompts and names" '
         'aria-label="search prompts and names">'

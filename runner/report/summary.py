@@ -108,6 +108,19 @@ def item_of(
             for a in rec.earlier
         ],
         **chain,
+        "account": rec.account or None,
+    }
+
+
+def account_counts(records: Iterable[TaskRecord]) -> dict[str, dict[str, int]]:
+    """Tasks per pool account label and status; {} when no task names an account."""
+    counts: dict[str, Counter[str]] = {}
+    for rec in records:
+        if rec.account:
+            counts.setdefault(rec.account, Counter())[item_status(rec)] += 1
+    return {
+        label: {"tasks": c.total(), **{s: c[s] for s in ("succeeded", "failed", "pending")}}
+        for label, c in sorted(counts.items())
     }
 
 
@@ -168,6 +181,7 @@ def build_summary(
         "stopped": stopped,
         "budget_reached": budget_reached,
         "api": api or {},
+        **({"accounts": accounts} if (accounts := account_counts(records)) else {}),
     }
 
 

@@ -2,9 +2,10 @@
 
 Events (`e`), in the order a task meets them:
   planned       key, name, req, src          a task of the manifest
-  intent        key, attempt, [refs]         about to send a submit (fsynced first); refs:
+  intent        key, attempt, [refs], [acct] about to send a submit (fsynced first); refs:
                                              the ref_img_url sent, when it held uploads or
                                              other tasks' outputs
+                                             acct: the pool account's label, if any
   not_sent      key, why                     the answer says nothing was created (40001, ...)
   submitted     key, uid, trace              the answer: the server's unique_id
   adopted       key, uid                     an in-doubt submit found on the server
@@ -93,6 +94,7 @@ def _intent(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
     rec.state, rec.intent_at = TaskState.IN_DOUBT, ev["t"]
     rec.attempt = ev.get("attempt", rec.attempt)
     rec.sent_refs = ev.get("refs")
+    rec.account = ev.get("acct", "")
 
 
 def _not_sent(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
@@ -109,6 +111,7 @@ def _submitted(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
     rec.intent_at, rec.trace_id = None, ev.get("trace")
     if ev["e"] == "adopted":
         r.adopted += 1
+        rec.account = ev.get("acct", rec.account)  # found in a pool account's task list
 
 
 def _rejected(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:

@@ -234,8 +234,11 @@ def _origin(request: web.Request) -> str:
 async def get_task(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     task = state.tasks.get(request.query.get("unique_id", ""))
-    if task is None or task.account != request.get(ACCOUNT_KEY, ""):
-        return envelope(40000, "unique_id: no such task")  # another account's is not found
+    if task is not None and task.account != request.get(ACCOUNT_KEY, ""):
+        state.foreign_queries += 1  # asked through an account that did not create it
+        task = None  # another account's task is not found
+    if task is None:
+        return envelope(40000, "unique_id: no such task")
     return envelope(0, "success", task_view(state, task, _origin(request)))
 
 
@@ -258,7 +261,9 @@ async def page_tasks(request: web.Request) -> web.Response:
         tasks = list(state.tasks.values())
     owner = request.get(ACCOUNT_KEY, "")
     if state.accounts:  # an account lists its own tasks only
-        tasks = [t for t in tasks if t.account == owner]
+        mine = [t for t in tasks if t.account == owner]
+        state.foreign_queries += len(tasks) - len(mine) if ids else 0
+        tasks = mine
     if body.get("type") in (3, 4):  # images or videos: a list shows one kind
         tasks = [t for t in tasks if task_type(t.body) == body["type"]]
     if body.get("is_success") is True:

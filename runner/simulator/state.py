@@ -80,6 +80,7 @@ class SimState:
     # The pool: every account but the primary, and which account each token belongs to.
     accounts: dict[str, AccountState] = field(default_factory=dict)
     token_account: dict[str, str] = field(default_factory=dict)
+    foreign_queries: int = 0  # task ids asked about through an account that does not own them
     primary: AccountState = field(init=False)
 
     def __post_init__(self) -> None:
@@ -276,6 +277,7 @@ class SimState:
             "rejected_40001": self.rejected_40001,
             "uploads": len(self.upload_puts),
             "served": len(self.served),
+            "foreign_queries": self.foreign_queries,
             "accounts": {
                 key: acct.stats() for key, acct in [("", self.primary), *self.accounts.items()]
             },
