@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 
+from runner.api.client import ApiClient
 from runner.errors import DownloadError, TransientApiError
 from runner.pipeline.context import RunContext
 from runner.pipeline.download import fetch
@@ -57,8 +58,9 @@ async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
     since = (state.audited_until or state.first_t or until) - ctx.options.clock_skew_s
     pages = max(ctx.options.max_scan_pages, len(ctx.records) // 25 + 20)
     items: list[dict[str, Any]] = []
-    for kind in sorted({r.spec.request.creation_type for r in ctx.records.values()}) or [3]:
-        items += await scan(ctx.client, since, pages, kind)  # images and videos list apart
+    for client in _clients(ctx):  # a pool: every account lists its own tasks
+        for kind in sorted({r.spec.request.creation_type for r in ctx.records.values()}) or [3]:
+            items += await scan(client, since, pages, kind)  # images and videos list apart
     new = match(ctx, items, since)
     for rec, item in new:
         uid = item["unique_id"]
@@ -160,15 +162,22 @@ async def _query(ctx: RunContext, keys: dict[str, str]) -> dict[str, dict[str, A
         rec = ctx.records.get(key)
         by_kind[rec.spec.request.creation_type if rec else 3].append(uid)
     found: dict[str, dict[str, Any]] = {}
-    for kind, uids in sorted(by_kind.items()):
-        for start in range(0, len(uids), 50):
-            try:
-                items, _, _ = await ctx.client.page(uids[start : start + 50], 1, 50, kind)
-            except TransientApiError as exc:
-                log.info("audit: query of duplicates failed (%s)", exc)
-                continue
-            found.update((i["unique_id"], i) for i in items if isinstance(i.get("unique_id"), str))
+    for client in _clients(ctx):  # a duplicate is listed by the account that made it
+        for kind, uids in sorted(by_kind.items()):
+            for start in range(0, len(uids), 50):
+                try:
+                    items, _, _ = await client.page(uids[start : start + 50], 1, 50, kind)
+                except TransientApiError as exc:
+                    log.info("audit: query of duplicates failed (%s)", exc)
+                    continue
+                found.update(
+                    (i["unique_id"], i) for i in items if isinstance(i.get("unique_id"), str)
+                )
     return found
+
+
+def _clients(ctx: RunContext) -> list[ApiClient]:
+    return [a.client for a in ctx.pool.alive] if ctx.pool is not None else [ctx.client]
 
 
 async def _download(ctx: RunContext, key: str, uid: str, item: dict[str, Any] | None) -> list[str]:
