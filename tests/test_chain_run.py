@@ -195,3 +195,44 @@ async def test_the_chain_example_runs_against_the_simulator(sim_factory, tmp_pat
         assert parent in scenes and clip.files[0].path.endswith(".mp4")
         body = h.sim.state.tasks[clip.unique_id].body
         assert body["creation_type"] == 4 and body["ref_img_url"] == clip.sent_refs
+
+
+async def test_children_sent_before_the_ledger_lost_its_tail_are_adopted(harness: Harness) -> None:
+    h = harness
+    manifest = h.manifest(
+        """
+        tasks:
+          - {name: sheet, prompt: sheet, number_of_images: 3}
+          - {name: pose, prompt: "the same pose", for_each: "@sheet"}
+        """
+    )
+    assert await h.run(manifest) == 0
+    # Cut the ledger just before the first child's intent: the children look unsent,
+    # their parent done. They differ only in which output they were given.
+    path = h.out / "ledger.jsonl"
+    data = path.read_bytes()
+    children = {r.key for r in h.ledger().records.values() if r.spec.name == "pose"}
+    offset = 0
+    for line in data.splitlines(keepends=True):
+        event = orjson.loads(line)
+        if event["e"] == "intent" and event["key"] in children:
+            break
+        offset += len(line)
+    path.write_bytes(data[:offset])
+    (h.out / "ledger.checkpoint").unlink(missing_ok=True)
+    assert {r.state for r in h.ledger().records.values() if r.key in children} == {
+        TaskState.PLANNED
+    }
+
+    assert await h.run(manifest) == 0
+
+    assert len(h.sim.state.submissions) == 4  # nothing paid twice
+    records = h.ledger().records.values()
+    for rec in records:  # each child adopted the very task made from its own output
+        if rec.key in children:
+            body = h.sim.state.tasks[rec.unique_id].body
+            (parent,) = rec.spec.request.parents
+            index = int(rec.spec.request.ref_images[0].rsplit("#", 1)[1])
+            assert body["ref_img_url"] == [
+                outputs_of(h, h.ledger().records[parent].unique_id)[index]
+            ]

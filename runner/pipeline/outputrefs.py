@@ -53,3 +53,30 @@ def refused_output_url(exc: PermanentApiError, rec: TaskRecord) -> bool:
     spec = modeltable.find(rec.spec.request.model_code)
     fields = ("ref_img_url", *(spec.references.fields if spec else ()))
     return bool(sent) and any(text in exc.message for text in (*sent, *fields))
+
+
+def likely_sent(
+    rec: TaskRecord,
+    records: dict[str, TaskRecord],
+    uploads: dict[str, tuple[str, float]],
+    sent: list[str] | None,
+) -> list[str] | None:
+    """The references a submit of `rec` most likely carried, to recognise it on the
+    server when the ledger lost its intent: each parent output by its URL (the
+    default), else by its uploaded copy. `sent`: what the intent recorded, or the
+    request's references with local files resolved."""
+    if rec.sent_refs is not None or not has_output_refs(rec):
+        return sent
+    out = list(sent if sent is not None else rec.spec.request.ref_images)
+    for pos, ref in enumerate(rec.spec.request.ref_images):
+        found = parse_task_ref(ref)
+        parent = records.get(found[0]) if found else None
+        if found is None or parent is None:
+            continue
+        index = found[1]
+        image = parent.files.get(index)
+        if index < len(parent.urls):
+            out[pos] = parent.urls[index]
+        elif image is not None and image.sha256 in uploads:
+            out[pos] = uploads[image.sha256][0]
+    return out

@@ -20,7 +20,7 @@ from runner.api.credentials import Credentials
 from runner.api.limiter import AccountLimiter
 from runner.errors import AuthError, DiskWriteError
 from runner.manifest.localrefs import LocalFile
-from runner.pipeline import apiwatch, audit, scheduler, upload
+from runner.pipeline import apiwatch, audit, outputrefs, scheduler, upload
 from runner.pipeline.chain import Chain
 from runner.pipeline.context import RunContext
 from runner.pipeline.gate import RequestGate
@@ -154,7 +154,9 @@ def _context(
         client,
         gate,
         taken,
-        refs_of=lambda rec: upload.sent_refs(rec, uploads),
+        refs_of=lambda rec: outputrefs.likely_sent(
+            rec, run.replay.records, uploads, upload.sent_refs(rec, uploads)
+        ),
         stopping=stopping,
         settle_s=opts.settle_s,
         skew_s=opts.clock_skew_s,
