@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import logging
 import re
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner import cli, logsetup
+from runner.report.text import short
 
 FAST = ["--first-poll", "0.2", "--poll-interval", "0.1", "--progress-every", "60"]
 
@@ -47,3 +50,39 @@ def test_the_budget_warning_names_the_manifests_max_images(
     assert cli.main(["run", "job.yaml", "--simulate", "--max-images", "1", *FAST]) == 4
     (said,) = [r.getMessage() for r in caplog.records if "budget" in r.getMessage()]
     assert "the budget (--max-images 1) is reached" in said  # the flag, when it was given
+
+
+def test_one_name_per_task_in_plan_status_summary_gallery_and_files(
+    in_process: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (in_process / "job.yaml").write_text(
+        "tasks:\n"
+        "  - {prompt: 'a red kite, 电影感光影', name: 'Beach walk!'}\n"
+        "  - 'a red kite, 电影感光影 over a long long beach at dawn'\n"
+        "  - 'REJECTED-BY-MODERATION boat'\n"
+    )
+    expected = [
+        "Beach-walk",
+        "a-red-kite-电影感光影-over-a-long-long-beach",
+        "REJECTED-BY-MODERATION-boat",
+    ]
+    assert cli.main(["plan", "job.yaml", "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert [t["name"] for t in planned["tasks"]] == expected
+    assert cli.main(["plan", "job.yaml"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:4]
+    assert [row.split()[5] for row in rows] == [short(n, 16) for n in expected]
+
+    assert cli.main(["run", "job.yaml", "--simulate", *FAST]) == 1
+    out = in_process / "outputs" / "job"
+    summary = json.loads((out / "summary.json").read_text())
+    assert [i["name"] for i in summary["items"]] == expected
+    for item, name in zip(summary["items"], expected, strict=True):
+        assert all(Path(f).name.startswith(f"{name}.{item['key']}.") for f in item["files"])
+    assert sum(len(i["files"]) for i in summary["items"]) == 2
+    page = (out / "index.html").read_text()
+    assert all(f"<b>{html.escape(n)}</b>" in page for n in expected), page[:3000]
+    capsys.readouterr()
+    assert cli.main(["status", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert f"{summary['items'][2]['key']} {expected[2]}: " in said

@@ -16,6 +16,7 @@ import orjson
 
 from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.tasks import load_tasks
+from runner.names import display_name
 from runner.pipeline.prepare import new_attempt
 from runner.records import TaskSpec, TaskState, task_ref
 from runner.report.stages import stage_lines, stage_rows
@@ -90,7 +91,8 @@ def plan_data(
 def _plan_row(
     spec: TaskSpec, state: str, names: dict[str, str], reroll: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    row = {"key": spec.key, "name": spec.name, "state": state, **spec.request.to_json()}
+    row: dict[str, Any] = {"key": spec.key, "name": display_name(spec), "state": state}
+    row.update(spec.request.to_json())
     row["ref_images"] = [names.get(r, r) for r in spec.request.ref_images]
     if reroll is not None:  # what `run --reroll-rejected` would send
         row.update(state="reroll", attempt=reroll["attempt"])
@@ -106,7 +108,7 @@ def _text_row(t: dict[str, Any]) -> str:
         refs = f"  [refs: {shown}{more}]"
     return (
         f"{t['key']:16}  {t['state']:9}  {t['aspect_ratio']:5}  {t['clarity']:4}  "
-        f"{t['number_of_images']}  {short(t['name'] or '-', 16):16}  "
+        f"{t['number_of_images']}  {short(t['name'], 16):16}  "
         f"{short(t['prompt'], 48)}{refs}"
     )
 

@@ -15,6 +15,7 @@ import anyio
 
 from runner.api.credentials import Credentials, resolve_base_url, resolve_credentials
 from runner.errors import RunDirError
+from runner.names import display_name
 from runner.pipeline.wiring import audit_only
 from runner.records import TaskState
 from runner.report.stages import stage_lines, stage_rows
@@ -40,7 +41,7 @@ def status_data(run_dir: Path) -> dict[str, Any]:
     failures = [
         {
             "key": r.key,
-            "name": r.spec.name,
+            "name": display_name(r.spec),
             "unique_id": r.unique_id,
             "error": r.error,
             "trace_id": r.trace_id,
@@ -151,7 +152,7 @@ def status_text(data: dict[str, Any]) -> str:
         lines.append("failures:")
         for f in data["failures"][:50]:
             trace = f" [trace_id {f['trace_id']}]" if f["trace_id"] else ""
-            lines.append(f"  {f['key']} {f['name'] or ''}: {f['error']}{trace}")
+            lines.append(f"  {f['key']} {f['name']}: {f['error']}{trace}")
         if len(data["failures"]) > 50:
             lines.append(f"  … and {len(data['failures']) - 50} more (see --json)")
     if data["stages"]:

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from runner.errors import UsageError
+from runner.names import display_name
 from runner.records import ImageFile, TaskRecord, TaskState
 from runner.rundir.files import commit_file, fsync_path, sha256_file
 from runner.rundir.replay import Replay
@@ -73,7 +74,7 @@ def choose(run_dir: Path, run_name: str, replay: Replay, only: str) -> list[Pick
                 row = {
                     "file": Path(image.path).name,
                     "sha256": image.sha256,
-                    "name": rec.spec.name,
+                    "name": display_name(rec.spec),
                     "prompt": prompt,
                     "model": req.model_code,
                     "parameters": params,

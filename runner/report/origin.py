@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from runner.names import display_name
 from runner.rundir import ledger
 from runner.rundir.files import sha256_file
 
@@ -45,7 +46,7 @@ def _made_in(run_dir: Path, wanted: set[str]) -> dict[str, list[dict[str, Any]]]
                             "run_dir": str(run_dir),
                             "file": image.path,
                             "key": rec.key,
-                            "name": rec.spec.name,
+                            "name": display_name(rec.spec),
                             "attempt": attempt,
                             "prompt": prompt,
                             "model": req.model_code,

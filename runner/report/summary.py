@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
+from runner.names import display_name
 from runner.records import TaskRecord, TaskState, parse_task_ref
 from runner.report.gallery import write_gallery
 from runner.rundir.files import commit_file, writing
@@ -80,7 +81,7 @@ def item_of(
         known[g["ref"]] = {"name": label, "thumb": g["file"], "parent": g["parent"]}
     return {
         "key": rec.key,
-        "name": rec.spec.name,
+        "name": display_name(rec.spec),
         "prompt": req.prompt,
         "status": item_status(rec),
         "state": rec.state.value,

@@ -1,34 +1,24 @@
 """Output file names and crash-safe writes.
 
 Names come from the manifest (a spreadsheet someone else filled in), so they
-are reduced to letters, digits, `-` and `_`, bounded in length, and made
-unique by the task key: nothing can climb out of `images/`.
+are reduced to a slug (`runner.names`), and made unique by the task key:
+nothing can climb out of `images/`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from runner.errors import DISK_ERRNOS, DiskWriteError
 from runner.filetypes import file_kind, image_kind, video_kind
+from runner.names import display_name, slug
 from runner.records import TaskSpec
 
-MAX_SLUG_BYTES = 80
-__all__ = ["file_kind", "image_kind", "video_kind"]  # re-exported for callers of files
-
-
-def slug(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    out = re.sub(r"[^\w\-]+", "-", text, flags=re.UNICODE).strip("-_.")
-    out = re.sub(r"-{2,}", "-", out)
-    encoded = out.encode("utf-8")[:MAX_SLUG_BYTES]
-    return encoded.decode("utf-8", "ignore").strip("-_") or "task"
+__all__ = ["file_kind", "image_kind", "slug", "video_kind"]  # re-exported for callers of files
 
 
 def default_run_dir(name: str) -> Path:
@@ -43,7 +33,7 @@ def output_dir(kind: str) -> str:
 
 def image_name(spec: TaskSpec, index: int, ext: str, attempt: int = 1) -> str:
     """A later attempt's files get their own names: the earlier ones are kept."""
-    base = slug(spec.name or spec.request.prompt[:40])
+    base = display_name(spec)
     again = f"a{attempt}." if attempt > 1 else ""
     return f"{base}.{spec.key}.{again}{index + 1}.{ext}"
 

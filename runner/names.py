@@ -1,0 +1,30 @@
+"""The one name a task goes by everywhere: plan, status, summary, gallery, file names.
+
+A task named in the manifest goes by its name; an unnamed one by the start of
+its prompt. Either way the name is reduced to a slug (letters, digits, `-` and
+`_`, at most 80 bytes), because the same text names its files: what the user
+sees in `plan` is the start of what they find in `images/`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from runner.records import TaskSpec
+
+MAX_SLUG_BYTES = 80
+PROMPT_CHARS = 40  # an unnamed task is called after this much of its prompt
+
+
+def slug(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    out = re.sub(r"[^\w\-]+", "-", text, flags=re.UNICODE).strip("-_.")
+    out = re.sub(r"-{2,}", "-", out)
+    encoded = out.encode("utf-8")[:MAX_SLUG_BYTES]
+    return encoded.decode("utf-8", "ignore").strip("-_") or "task"
+
+
+def display_name(spec: TaskSpec) -> str:
+    """The task's name as every command and file shows it."""
+    return slug(spec.name or spec.request.prompt[:PROMPT_CHARS])
