@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from runner import __version__
+from runner.cli_help import DESCRIPTION, EPILOG, HelpFormatter, finish
 from runner.manifest.limits import MAX_PROMPT_CHARS, MAX_TASKS
 from runner.settings import DEFAULT_QPS, SIMULATE_QPS
 
-DESCRIPTION = "Command line: parse, set up logging, call one function, return an exit code."
+RUN_OR_MANIFEST = (
+    "a run directory, or the manifest whose run it is (found as `run` finds it: "
+    "outputs/<name> of the current folder)"
+)
 
 
 def positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
@@ -30,23 +34,30 @@ def positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seedream-batch", description=DESCRIPTION)
+    p = argparse.ArgumentParser(
+        prog="seedream-batch",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"seedream-batch {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="submit, poll and download a manifest's tasks (resumable)")
-    r.add_argument("manifest", type=Path)
+    r.add_argument("manifest", type=Path, help="the YAML manifest")
     _run_flags(r)
     _limit_flags(r)
     _output_flags(r)
 
     v = sub.add_parser("validate", help="check a manifest; submits nothing")
-    v.add_argument("manifest", type=Path)
+    v.add_argument("manifest", type=Path, help="the YAML manifest")
     _limit_flags(v)
     pl = sub.add_parser("plan", help="show the expanded tasks and what a run already did")
-    pl.add_argument("manifest", type=Path)
-    pl.add_argument("--out", type=Path, help="run directory to compare with")
-    pl.add_argument("--json", action="store_true")
+    pl.add_argument("manifest", type=Path, help="the YAML manifest")
+    pl.add_argument(
+        "--out", type=Path, help="run directory to compare with (default outputs/<name>)"
+    )
+    pl.add_argument("--json", action="store_true", help="print the tasks and totals as JSON")
     pl.add_argument(
         "--reroll-rejected",
         action="store_true",
@@ -55,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     _limit_flags(pl)
 
     s = sub.add_parser("status", help="counts by state, failures, files of a run directory")
-    s.add_argument("run_dir", type=Path)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("run_dir", type=Path, metavar="RUN_DIR|MANIFEST", help=RUN_OR_MANIFEST)
+    s.add_argument("--json", action="store_true", help="print everything as JSON")
     s.add_argument(
         "--audit",
         action="store_true",
@@ -64,15 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--base-url", help="API base URL for --audit (else $CHANJING_OPENAPI_BASE_URL)")
     rep = sub.add_parser("report", help="(re)write summary.json and index.html of a run")
-    rep.add_argument("run_dir", type=Path)
+    rep.add_argument("run_dir", type=Path, metavar="RUN_DIR|MANIFEST", help=RUN_OR_MANIFEST)
     mod = sub.add_parser("models", help="the model table: each model and what it takes")
-    mod.add_argument("--json", action="store_true")
+    mod.add_argument("--json", action="store_true", help="print the table as JSON")
 
     _simulate_flags(
         sub.add_parser("simulate", help="serve the bundled API simulator until stopped")
     )
     _review_commands(sub)
-    return p
+    return finish(p)
 
 
 def _review_commands(sub: Any) -> None:
@@ -133,7 +144,7 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
         help=f"API calls per second for the whole account (default {DEFAULT_QPS:g}; "
         f"with --simulate {SIMULATE_QPS:g}, so 5,000 tasks take about a minute)",
     )
-    r.add_argument("--concurrency", type=positive(int), default=8, help="downloads in flight")
+    r.add_argument("--concurrency", type=positive(int), default=8, help="image downloads in flight")
     r.add_argument("--base-url", help="API base URL (else $CHANJING_OPENAPI_BASE_URL, ...)")
     r.add_argument("--deadline", help="stop submitting after this long (90m, 6h) or at 07:00")
     r.add_argument(
@@ -156,7 +167,8 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--simulate",
         action="store_true",
-        help="run against the bundled simulator, in-process, with demo credentials",
+        help="run against the bundled simulator, in-process, with demo credentials; its "
+        "state lives in the run directory, so running again resumes",
     )
     for flag, default, text in (
         ("--progress-every", 30.0, "progress line interval when not on a terminal (default 30)"),
@@ -165,7 +177,7 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
             5.0,
             "first check of a task, until generation times are learned (default 5)",
         ),
-        ("--poll-interval", 2.0, None),
+        ("--poll-interval", 2.0, "how often a task still generating is checked again"),
         (
             "--clock-skew",
             60.0,
@@ -246,8 +258,8 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _simulate_flags(sim: argparse.ArgumentParser) -> None:
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--host", default="127.0.0.1", help="address to serve on (keep loopback)")
+    sim.add_argument("--port", type=int, default=8765, help="port to serve on")
     sim.add_argument("--qps", type=positive(float), default=20.0, help="the account's QPS limit")
     sim.add_argument("--gen", default="2-6", help="generation time range, seconds (default 2-6)")
     sim.add_argument(
@@ -274,11 +286,27 @@ def _simulate_flags(sim: argparse.ArgumentParser) -> None:
         metavar="N",
         help="the CDN drops the connection mid-body on the first N fetches of each file",
     )
-    sim.add_argument("--fail-rate", type=float, default=0.0)
-    sim.add_argument("--seed", type=int, default=0)
-    for fault in ("error-50000", "reset", "lost-submit", "html-502", "slow", "truncate"):
-        sim.add_argument(f"--{fault}-rate", type=float, default=0.0)
-    sim.add_argument("--token-lifetime", type=positive(float), default=86_400.0)
+    sim.add_argument("--fail-rate", type=float, default=0.0, help="share of tasks ending in Error")
+    sim.add_argument("--seed", type=int, default=0, help="the same seed replays the same faults")
+    for fault, what in (
+        ("error-50000", "calls answered 50000 (internal error)"),
+        ("reset", "connections closed before the call is processed"),
+        ("lost-submit", "submits that create the task, then close unanswered"),
+        ("html-502", "calls answered by a gateway's HTML 502 page"),
+        ("slow", "answers held back 5 s (the work is done)"),
+        ("truncate", "image downloads cut short"),
+    ):
+        sim.add_argument(f"--{fault}-rate", type=float, default=0.0, help=f"share of {what}")
+    sim.add_argument(
+        "--token-lifetime", type=positive(float), default=86_400.0, help="seconds a token lasts"
+    )
+    sim.add_argument(
+        "--state",
+        type=Path,
+        metavar="DIR",
+        help="keep the account (tasks, uploads, tokens) in this folder, so a restarted "
+        "simulator carries on where it stopped (default: memory only)",
+    )
     sim.add_argument(
         "--account",
         action="append",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import RunDirError
+from runner.manifest.tasks import run_dir_for
 from runner.report.summary import build_summary, write_reports
 from runner.rundir import ledger
 
@@ -22,6 +23,7 @@ def report(run_dir: Path) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
-    summary = report(args.run_dir)
-    print(f"wrote {args.run_dir / 'summary.json'} and {args.run_dir / 'index.html'}")
+    run_dir = run_dir_for(args.run_dir)
+    summary = report(run_dir)
+    print(f"wrote {run_dir / 'summary.json'} and {run_dir / 'index.html'}")
     return int(summary["exit_code"])

@@ -55,5 +55,5 @@ def main(args: argparse.Namespace) -> int:
         accounts=tuple(_account(a) for a in args.account),
         refuse_output_refs=args.refuse_output_refs,
     )
-    anyio.run(serve_forever, config, args.host, args.port)
+    anyio.run(serve_forever, config, args.host, args.port, args.state)
     return 0

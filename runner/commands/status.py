@@ -15,6 +15,7 @@ import anyio
 
 from runner.api.credentials import Credentials, resolve_base_url, resolve_credentials
 from runner.errors import RunDirError
+from runner.manifest.tasks import run_dir_for
 from runner.names import display_name
 from runner.pipeline.wiring import audit_only
 from runner.records import TaskState
@@ -68,6 +69,8 @@ def status_data(run_dir: Path) -> dict[str, Any]:
         )
     starts = [e for e in replay.runs if e.get("what") == "start"]
     ends = [e for e in replay.runs if e.get("what") == "end"]
+    # The latest run's end, if it recorded one (a killed run did not).
+    ended = ends[-1] if ends and (not starts or ends[-1]["t"] >= starts[-1]["t"]) else None
     return {
         "run_dir": str(run_dir),
         "tasks": len(records),
@@ -88,7 +91,10 @@ def status_data(run_dir: Path) -> dict[str, Any]:
         "rates": _rates(
             records, starts[-1]["t"] if starts else replay.first_t, replay.last_progress_t
         ),
-        "last_run_api": ends[-1].get("api") if ends and ends[-1]["t"] >= starts[-1]["t"] else None,
+        "last_run_api": ended.get("api") if ended else None,
+        "last_run_ended": _iso(ended["t"]) if ended else None,
+        "last_run_exit": ended.get("exit") if ended else None,
+        "last_run_stopped": ended.get("stopped") if ended else None,
         "running": RunLock(run_dir).held(),
         "exit_code": exit_code(records),
         "ledger_events": replay.events,
@@ -135,6 +141,7 @@ def status_text(data: dict[str, Any]) -> str:
             "(found by the audit; see summary.json)"
         )
     lines.append(f"  started {data['first_started']}, last progress {data['last_progress']}")
+    lines.append(f"  {_last_run(data)}")
     rates = data["rates"]
     lines.append(
         f"  latest run: {rates['submitted_per_min']} submitted/min, "
@@ -167,6 +174,19 @@ def status_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _last_run(data: dict[str, Any]) -> str:
+    """When the latest run began and how it ended, if it did."""
+    began = f"latest run started {data['last_run_started']}"
+    if data["running"]:
+        return f"{began} and is going"
+    if data["last_run_ended"]:
+        stopped = f", stopped by {data['last_run_stopped']}" if data["last_run_stopped"] else ""
+        return f"{began}, ended {data['last_run_ended']} (exit {data['last_run_exit']}{stopped})"
+    if data["last_run_started"]:
+        return f"{began} and did not finish (killed?); run it again to resume"
+    return "no run has started yet"
+
+
 def audit(run_dir: Path, base_url: str, creds: Credentials) -> int:
     """Run the audit now; rewrite summary.json and the gallery. Returns duplicates billed."""
     path = run_dir / "ledger.jsonl"
@@ -181,6 +201,7 @@ def audit(run_dir: Path, base_url: str, creds: Credentials) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    args.run_dir = run_dir_for(args.run_dir)
     if args.audit:
         found = audit(args.run_dir, resolve_base_url(args.base_url), resolve_credentials())
         print(f"audit: {found} task(s) created twice on the server (duplicates_billed)")

@@ -16,10 +16,17 @@ def validate(manifest: Path, limits: Limits = DEFAULT_LIMITS) -> str:
     videos = sum(1 for s in loaded.specs if s.request.kind == "video")
     uploads = f", {len(loaded.files)} local images to upload" if loaded.files else ""
     also = f", {videos} videos" if videos else ""
-    return (
+    said = (
         f"{manifest}: OK, {len(loaded.specs)} tasks, {images} images{also}{uploads} "
         f"(run name {loaded.name!r})"
     )
+    budget, outputs = loaded.max_images, sum(s.request.outputs for s in loaded.specs)
+    if budget is not None and budget < outputs:
+        said += (
+            f"\nnote: max_images: {budget} caps the run at {budget} of its {outputs} images; "
+            "the rest waits until you raise it (or run with a larger --max-images)"
+        )
+    return said
 
 
 def main(args: argparse.Namespace) -> int:

@@ -9,8 +9,12 @@ from pathlib import Path
 from runner.gcpause import paused
 from runner.manifest.expand import load_and_expand
 from runner.manifest.limits import DEFAULT_LIMITS, Limits
+from runner.manifest.load import read_manifest
 from runner.manifest.localrefs import LocalFile
 from runner.records import TaskSpec
+from runner.rundir.files import default_run_dir
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +29,13 @@ def load_tasks(path: Path, limits: Limits = DEFAULT_LIMITS) -> Loaded:
     with paused():
         manifest, (specs, files) = load_and_expand(path, limits)
     return Loaded(manifest.name, specs, manifest.max_images, files.by_sha)
+
+
+def run_dir_for(path: Path) -> Path:
+    """A run directory as given, or the one `run` uses for a manifest (outputs/<name>).
+
+    Lets `status` and `report` take the manifest a user just ran, not only its folder.
+    """
+    if path.is_dir() or path.suffix.lower() not in MANIFEST_SUFFIXES:
+        return path
+    return default_run_dir(read_manifest(path)[0].name)
