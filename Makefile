@@ -6,17 +6,20 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test lint typecheck format bench clean
 
+# One line while installing; pip's own output goes to .venv/install.log, shown if it fails.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "installing seedream-batch and its dependencies into $(VENV) (log: $(VENV)/install.log)..."
+	@{ $(BIN)/python -m pip install --upgrade pip \
+	   && $(BIN)/python -m pip install -e '.[dev]'; } > $(VENV)/install.log 2>&1 \
+	 || { tail -n 40 $(VENV)/install.log; echo "install failed; the whole log: $(VENV)/install.log"; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	rm -rf outputs/demo
-	$(BIN)/seedream-batch run jobs/demo.yaml --simulate --qps 10 --first-poll 1 --poll-interval 0.5 --progress-every 2
+	@rm -rf outputs/demo
+	$(BIN)/seedream-batch run jobs/demo.yaml --simulate --first-poll 1 --poll-interval 0.5 --progress-every 2
 	@echo "gallery: outputs/demo/index.html   summary: outputs/demo/summary.json"
 
 # The suite mostly waits (simulated generation, subprocess runs, a browser): four
