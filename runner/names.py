@@ -1,4 +1,5 @@
-"""The one name a task goes by everywhere: plan, status, summary, gallery, file names.
+"""Names made from the manifest: the run directory's, and the one name a task goes by
+everywhere (plan, status, summary, gallery, file names).
 
 A task named in the manifest goes by its name; an unnamed one by the start of
 its prompt. Either way the name is reduced to a slug (letters, digits, `-` and
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 from runner.records import TaskSpec
 
@@ -23,6 +25,11 @@ def slug(text: str) -> str:
     out = re.sub(r"-{2,}", "-", out)
     encoded = out.encode("utf-8")[:MAX_SLUG_BYTES]
     return encoded.decode("utf-8", "ignore").strip("-_") or "task"
+
+
+def default_run_dir(name: str) -> Path:
+    """Where a run of the manifest called `name` lives when --out is not given."""
+    return Path("outputs") / slug(name)
 
 
 def display_name(spec: TaskSpec) -> str:

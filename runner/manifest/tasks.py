@@ -11,8 +11,8 @@ from runner.manifest.expand import load_and_expand
 from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.load import read_manifest
 from runner.manifest.localrefs import LocalFile
+from runner.names import default_run_dir
 from runner.records import TaskSpec
-from runner.rundir.files import default_run_dir
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 

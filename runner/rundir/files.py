@@ -15,15 +15,16 @@ from pathlib import Path
 
 from runner.errors import DISK_ERRNOS, DiskWriteError
 from runner.filetypes import file_kind, image_kind, video_kind
-from runner.names import display_name, slug
+from runner.names import default_run_dir, display_name, slug
 from runner.records import TaskSpec
 
-__all__ = ["file_kind", "image_kind", "slug", "video_kind"]  # re-exported for callers of files
-
-
-def default_run_dir(name: str) -> Path:
-    """Where a run of the manifest called `name` lives when --out is not given."""
-    return Path("outputs") / slug(name)
+__all__ = [
+    "default_run_dir",
+    "file_kind",
+    "image_kind",
+    "slug",
+    "video_kind",
+]  # re-exported for callers of files
 
 
 def output_dir(kind: str) -> str:
