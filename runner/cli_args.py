@@ -207,6 +207,12 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
     ):
         r.add_argument(flag, type=positive(float), default=None, metavar="SECONDS", help=text)
     r.add_argument(
+        "--allow-concurrent",
+        action="store_true",
+        help="allow a second live run of the same manifest on the same account "
+        "(it pays for every task again)",
+    )
+    r.add_argument(
         "--give-up-after",
         default="15m",
         metavar="DURATION",

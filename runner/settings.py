@@ -55,6 +55,7 @@ class RunOptions:
     checkpoint_events: int = 50_000  # ledger events between two checkpoints
     audit_wait_s: float = 120.0  # the audit waits this long for duplicates still generating
     ref_url_max_age_s: float = 3600.0  # an output URL older than this is uploaded as a file
+    allow_concurrent: bool = False  # a second live run of the same manifest on the account
     give_up_after_s: float | None = 900.0  # no successful API call for this long: stop, exit 4
     retry: RetryPolicy = DEFAULT_POLICY  # waits between retries of one call or download
 
@@ -100,6 +101,7 @@ def request_from(args: argparse.Namespace) -> RunRequest:
         settle_s=args.settle,
         timeout_s=args.timeout,
         give_up_after_s=parse_duration_s(args.give_up_after) or None,
+        allow_concurrent=args.allow_concurrent,
         retry_failed=args.retry_failed,
         reroll_rejected=args.reroll_rejected,
         max_download_bytes=int(args.max_download_mb * 1024 * 1024),

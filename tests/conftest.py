@@ -15,6 +15,7 @@ from runner.api.credentials import Credentials
 from runner.api.retry import NO_WAIT
 from runner.bench.runner_cli import child_env, simulator_env
 from runner.commands.run import run
+from runner.rundir import registry
 from runner.rundir.ledger import read
 from runner.settings import RunOptions, RunRequest
 from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
@@ -31,6 +32,14 @@ FAST_RUN = RunOptions(
     retry=NO_WAIT,  # retry paths are taken, without their waits
 )
 DEMO_CREDS = Credentials(app_id=DEMO_APP_ID, secret_key=DEMO_SECRET_KEY, source="test")
+
+
+@pytest.fixture(autouse=True)
+def _own_registry(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test its own registry of live runs (children inherit it), not ~/.cache's."""
+    monkeypatch.setenv(registry.ENV, str(tmp_path_factory.mktemp("registry")))
 
 
 @dataclass

@@ -25,6 +25,9 @@ from runner.rundir import ledger
 from runner.rundir.files import default_run_dir
 from runner.settings import limits_from
 
+# Sent and not finished: in doubt (may exist), on the server, or generated with files missing.
+IN_FLIGHT = (TaskState.IN_DOUBT, TaskState.SUBMITTED, TaskState.SUCCEEDED)
+
 
 def plan_data(
     manifest: Path,
@@ -60,8 +63,9 @@ def plan_data(
             for i in range(spec.request.outputs):
                 names[task_ref(spec.key, i)] = f"@{spec.name or spec.key}[{made[spec.name]}]"
                 made[spec.name] += 1
-    done_value = TaskState.DONE.value
-    done = sum(1 for spec in specs if states.get(spec.key) == done_value)
+    counts = Counter(states.get(spec.key, "new") for spec in specs)
+    done, failed = counts[TaskState.DONE.value], counts[TaskState.FAILED.value]
+    in_flight = sum(counts[s.value] for s in IN_FLIGHT)
     return {
         "name": name,
         "run_dir": str(run_dir),
@@ -77,6 +81,11 @@ def plan_data(
             "uploads_done": sum(1 for sha in loaded.files if sha in uploaded),
             "already_done": done,
             "left": len(specs) - done,
+            # what a killed run left: sent (the server has them, or may), and where they are
+            "submitted": in_flight + done + failed,
+            "in_flight": in_flight,
+            "failed": failed,
+            "unsent": len(specs) - done - failed - in_flight,
             "rerolls": len(rerolls),
             "max_images": budget,
         },
@@ -132,7 +141,9 @@ def plan_lines(data: dict[str, Any]) -> Iterator[str]:
         yield from stage_lines(data["stages"])
     yield (
         f"\n{tot['tasks']} tasks, {tot['images']} images{videos}{uploads}{budget}; already done "
-        f"{tot['already_done']}, left {tot['left']} (run directory {data['run_dir']})"
+        f"{tot['already_done']}, left {tot['left']} ({tot['in_flight']} in flight, "
+        f"{tot['failed']} failed, {tot['unsent']} not yet submitted); submitted "
+        f"{tot['submitted']} (run directory {data['run_dir']})"
     )
 
 

@@ -39,8 +39,9 @@ from runner.rundir.files import clean_partials, default_run_dir, writing
 from runner.rundir.ledger import Ledger
 from runner.rundir.lock import RunLock
 from runner.rundir.refcopies import record_local_refs
+from runner.rundir.registry import Registration, account_digest, manifest_digest
 from runner.rundir.replay import settle_blocked
-from runner.settings import RunRequest, request_from
+from runner.settings import RunOptions, RunRequest, request_from
 
 log = logging.getLogger("runner.run")
 __all__ = ["RunRequest", "main", "run"]  # RunRequest: where callers of run() look for it
@@ -71,7 +72,10 @@ async def run(
     except DiskWriteError as exc:
         log.error("%s; nothing was done", exc)
         return EXIT_STOPPED
+    registration = None
     try:
+        if serve is None:  # --simulate: an account of its own
+            registration = _register(run_dir, loaded.specs, base_url, credentials, opts)
         attach_log(run_dir)
         ledger = Ledger(run_dir / "ledger.jsonl")
         opened: OpenRun | None = None
@@ -79,7 +83,14 @@ async def run(
             replay = ledger.open()
             resumed_after = replay.last_t if replay.events > 1 else None  # more than a header
             opened = OpenRun(
-                loaded.name, run_dir, ledger, replay, opts, loaded.files, resumed_after
+                loaded.name,
+                run_dir,
+                ledger,
+                replay,
+                opts,
+                loaded.files,
+                resumed_after,
+                registration,
             )
             new = _prepare(opened, loaded.specs, request.manifest.resolve().parent)
             if not needs_work(replay.records):
@@ -102,7 +113,30 @@ async def run(
                 with anyio.CancelScope(shield=True):
                     await notify(request.notify_url, run_dir / "summary.json")
     finally:
+        if registration is not None:
+            registration.close()
         lock.release()
+
+
+def _register(
+    run_dir: Path,
+    specs: list[TaskSpec],
+    base_url: str,
+    credentials: Callable[[], Credentials],
+    opts: RunOptions,
+) -> Registration:
+    """This run in the machine-wide registry; refused (exit 75) if the same manifest
+    already runs live on the same account, unless --allow-concurrent."""
+    try:
+        creds = credentials()
+        identity = creds.app_id or creds.access_token or ""
+    except Exception:
+        identity = ""
+    registration = Registration(
+        run_dir, manifest_digest(s.key for s in specs), account_digest(base_url, identity)
+    )
+    registration.enter(opts.allow_concurrent)
+    return registration
 
 
 def _prepare(run: OpenRun, specs: list[TaskSpec], manifest_dir: Path) -> int:

@@ -32,6 +32,7 @@ from runner.pipeline.upload import Uploader
 from runner.rundir import checkpoint
 from runner.rundir.ledger import Ledger
 from runner.rundir.lock import RunLock
+from runner.rundir.registry import Registration
 from runner.rundir.replay import Replay
 from runner.settings import RunOptions
 
@@ -52,6 +53,7 @@ class OpenRun:
     options: RunOptions
     files: dict[str, LocalFile]  # sha256 -> local reference file
     resumed_after: float | None = None  # a resume: the time of the ledger's last event before it
+    registration: Registration | None = None  # this run in the machine-wide registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,7 @@ def _context(
         refs_of=lambda rec: outputrefs.likely_sent(
             rec, run.replay.records, uploads, upload.sent_refs(rec, uploads)
         ),
+        others_taken=set if run.registration is None else run.registration.others_taken,
         stopping=stopping,
         settle_s=opts.settle_s,
         skew_s=opts.clock_skew_s,

@@ -1,0 +1,73 @@
+"""One manifest run twice at once into two run directories on one account."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import orjson
+import pytest
+
+from runner.rundir.ledger import read
+
+from .conftest import FAST_SIM, Harness, cli, sim_env
+
+MANIFEST = "tasks:\n  - {prompt: twin, repeat: 3}\n" + "".join(f"  - c{i}\n" for i in range(9))
+
+
+@pytest.mark.slow
+async def test_a_second_live_run_of_the_same_manifest_is_refused_with_exit_75(
+    sim_factory, tmp_path: Path
+) -> None:
+    sim = await sim_factory(replace(FAST_SIM, gen_s=(5.0, 5.5)))  # outlives a CLI start
+    first = Harness(tmp_path / "e1", sim)
+    first.tmp.mkdir()
+    manifest = first.manifest(MANIFEST)
+    submitted = anyio.Event()
+    sim.state.listeners.append(lambda what, _: submitted.set() if what == "submit" else None)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(first.run, manifest)
+        await submitted.wait()
+        second = await cli(
+            "run", str(manifest), "--out", str(tmp_path / "e2"), "--quiet", env=sim_env(sim)
+        )
+    assert second.returncode == 75, second.stderr
+    message = second.stderr.decode()
+    assert str(first.out.resolve()) in message and f"process {os.getpid()}" in message
+    assert not (tmp_path / "e2" / "ledger.jsonl").exists()  # nothing was done
+    assert len(sim.state.submissions) == 12  # the first run alone, each task once
+    assert first.check_images_intact() == 12
+
+    # Once the first run has ended, the same manifest may run again elsewhere.
+    again = await cli("run", str(manifest), "--out", str(tmp_path / "e3"), env=sim_env(sim))
+    assert again.returncode == 0, again.stderr
+
+
+async def test_allowed_concurrent_runs_never_adopt_each_others_tasks(
+    sim_factory, tmp_path: Path
+) -> None:
+    """Lost answers in both runs: each in-doubt lookup skips the other run's tasks."""
+    sim = await sim_factory(replace(FAST_SIM, lost_submit_rate=0.35, seed=5))
+    runs = [Harness(tmp_path / name, sim) for name in ("e1", "e2")]
+    for h in runs:
+        h.tmp.mkdir()
+    manifest = runs[0].manifest(MANIFEST)
+    codes: list[int] = []
+
+    async def go(h: Harness) -> None:
+        codes.append(await h.run(manifest, allow_concurrent=True))
+
+    async with anyio.create_task_group() as tg:
+        for h in runs:
+            tg.start_soon(go, h)
+
+    assert codes == [0, 0]
+    assert len(sim.state.submissions) == 24  # twice, as asked; no task paid a third time
+    uids = [{r.unique_id for r in read(h.out / "ledger.jsonl").records.values()} for h in runs]
+    assert len(uids[0]) == len(uids[1]) == 12 and not uids[0] & uids[1]
+    for h in runs:
+        assert h.check_images_intact() == 12
+        summary = orjson.loads((h.out / "summary.json").read_bytes())
+        assert summary["duplicates_billed"] == 0
