@@ -24,6 +24,14 @@
         ├── LocalRefProblem     a local reference image is missing or not an image
         └── MissingVar          a {placeholder} has no value
 
+    StillInDoubt                a lost submit not settled before the run stopped:
+                                the task stays in doubt for the next run (a signal
+                                between pipeline stages, never shown to a user)
+    ModelTableError             the bundled models.json is malformed: a bug in the
+                                package, so it is not mapped to an exit code
+    (submit._Stopped and transfer._Dropped are private control flow, raised and
+    caught inside their one module.)
+
     OSError from the run directory (cli maps it, no traceback):
         permission denied, not found, not a directory        exit 2
         disk full (ENOSPC, EDQUOT)                           exit 4 (the ledger is valid)
@@ -183,3 +191,11 @@ class MissingVar(SeedreamError):
     def __init__(self, name: str):
         self.name = name
         super().__init__(name)
+
+
+class StillInDoubt(Exception):  # not a SeedreamError: nothing may catch it as a failure
+    """The run stopped before a lost submit could be settled; it stays in doubt."""
+
+
+class ModelTableError(Exception):
+    """The bundled models.json is malformed: a bug in the package, not in a manifest."""

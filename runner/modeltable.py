@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from runner.errors import ModelTableError
+
 REFERENCE_MODES = ("none", "optional", "required", "start_end")
 KINDS = ("image", "video")
 
@@ -91,10 +93,6 @@ class ModelSpec:
             out["images"] = list(self.images)
         out["private_fields"] = list(self.private_fields)
         return out
-
-
-class ModelTableError(Exception):
-    """The bundled models.json is malformed: a bug in the package, not in a manifest."""
 
 
 def _spec(raw: dict[str, Any]) -> ModelSpec:

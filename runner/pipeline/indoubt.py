@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 import time
 
-from runner.errors import AuthError
+from runner.errors import AuthError, StillInDoubt
 from runner.pipeline.context import RunContext
 from runner.pipeline.pool import Account, Pool
-from runner.pipeline.reconcile import StillInDoubt, assign
+from runner.pipeline.reconcile import assign
 from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.run")

@@ -28,7 +28,7 @@ import anyio
 
 from runner.api import retry
 from runner.api.client import ApiClient
-from runner.errors import TransientApiError
+from runner.errors import StillInDoubt, TransientApiError
 from runner.pipeline.gate import RequestGate
 from runner.records import Request, TaskRecord
 
@@ -115,10 +115,6 @@ async def scan(
             return items
     log.warning("in-doubt scan stopped after %d pages (--max-scan-pages)", max_pages)
     return items
-
-
-class StillInDoubt(Exception):
-    """The run stopped before a lost submit could be settled; it stays in doubt."""
 
 
 class Reconciler:

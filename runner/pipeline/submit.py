@@ -20,13 +20,13 @@ from runner.errors import (
     AuthError,
     PermanentApiError,
     RateLimited,
+    StillInDoubt,
     TransientApiError,
     UploadFailed,
 )
 from runner.pipeline import outputrefs
 from runner.pipeline.context import RunContext
 from runner.pipeline.pool import Account
-from runner.pipeline.reconcile import StillInDoubt
 from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.submit")
