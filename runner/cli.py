@@ -7,7 +7,6 @@ Every expected failure ends here as one `error:` line and its exit code (see
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
 from collections.abc import Callable
 
@@ -26,9 +25,11 @@ from runner.commands import (
     validate,
 )
 from runner.errors import (
+    DISK_ERRNOS,
     EXIT_LOCKED,
     EXIT_STOPPED,
     EXIT_USAGE,
+    DiskWriteError,
     LockedError,
     ManifestError,
     RunDirError,
@@ -47,7 +48,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": export.main,
     "origin": origin.main,
 }
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,11 +83,10 @@ def _expected(exc: BaseException) -> tuple[int, list[str]] | None:
         return EXIT_USAGE, [f"error: {exc}"]
     if isinstance(exc, LockedError):
         return EXIT_LOCKED, [f"error: {exc}"]
-    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
-        where = f" ({exc.filename})" if exc.filename else ""
+    if isinstance(exc, DiskWriteError) or (isinstance(exc, OSError) and exc.errno in DISK_ERRNOS):
+        text = str(exc) if isinstance(exc, DiskWriteError) else _os_error(exc)
         return EXIT_STOPPED, [
-            f"error: disk full{where}: stopped; the ledger is valid, "
-            "free some space and run again to resume"
+            f"error: {text}: stopped; the ledger is valid, free some space and run again to resume"
         ]
     if isinstance(exc, OSError) and exc.errno is not None:
         return EXIT_USAGE, [f"error: {_os_error(exc)}"]

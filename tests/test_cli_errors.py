@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 from typing import Any
 
@@ -97,25 +98,51 @@ def test_disk_full_mid_run_exits_4_and_the_run_resumes(
     in_process: None,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     m = tmp_path / "job.yaml"
     m.write_text("tasks: [a, b, c]\n")
     out = tmp_path / "out"
-    write_many = Ledger.write_many
+    write_events = Ledger._write_events
 
-    def full_after_first_submit(self: Ledger, events: Any, *, durable: bool = False) -> None:
+    def full_after_first_submit(self: Ledger, events: Any, durable: bool) -> None:
         events = list(events)
         if any(e.get("e") == "submitted" for e in events):
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
-        write_many(self, events, durable=durable)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write_events(self, events, durable)
 
-    monkeypatch.setattr(Ledger, "write_many", full_after_first_submit)
+    monkeypatch.setattr(Ledger, "_write_events", full_after_first_submit)
     code = cli.main(["run", str(m), "--out", str(out), "--simulate", *FAST])
     assert code == 4
-    line = _one_error_line(capsys.readouterr().err.encode())
-    assert line.startswith(f"error: disk full ({out / 'ledger.jsonl'})") and "run again" in line
+    assert "Traceback" not in capsys.readouterr().err
+    said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("No space left on device" in s and "run again to resume" in s for s in said)
 
-    monkeypatch.setattr(Ledger, "write_many", write_many)  # space freed
+    monkeypatch.setattr(Ledger, "_write_events", write_events)  # space freed
     assert cli.main(["run", str(m), "--out", str(out), "--simulate", *FAST]) == 0
     summary = orjson.loads((out / "summary.json").read_bytes())
     assert summary["tasks"]["succeeded"] == 3
+
+
+def test_disk_full_while_writing_reports_is_one_line_and_exit_4(
+    tmp_path: Path,
+    in_process: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    m = tmp_path / "job.yaml"
+    m.write_text("tasks: [a]\n")
+    out = tmp_path / "out"
+    assert cli.main(["run", str(m), "--out", str(out), "--simulate", *FAST]) == 0
+    before = (out / "summary.json").read_bytes()
+    capsys.readouterr()
+
+    def full(src: Any, dst: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    assert cli.main(["report", str(out)]) == 4
+    line = _one_error_line(capsys.readouterr().err.encode())
+    assert str(out / "summary.json") in line and "No space left on device" in line
+    assert "free some space and run again" in line
+    assert (out / "summary.json").read_bytes() == before  # the old one stays whole
