@@ -84,7 +84,11 @@ def default_accounts_path() -> Path | None:
 
 
 def limits_from(args: argparse.Namespace) -> Limits:
-    return Limits(max_tasks=args.max_tasks, max_prompt_chars=args.max_prompt_chars)
+    return Limits(
+        max_tasks=args.max_tasks,
+        max_prompt_chars=args.max_prompt_chars,
+        max_images=getattr(args, "max_images", None),  # run's budget flag
+    )
 
 
 def request_from(args: argparse.Namespace) -> RunRequest:

@@ -9,6 +9,7 @@ import pytest
 
 from runner.errors import ManifestError
 from runner.manifest.expand import expand
+from runner.manifest.limits import Limits
 from runner.manifest.load import load_manifest
 from runner.records import TaskSpec, parse_task_ref
 
@@ -191,7 +192,13 @@ def test_a_fan_out_over_max_images_is_rejected(tmp_path: Path) -> None:
     )
     assert len(found) == 1
     assert "job.yaml:8:" in found[0] and "fans out to 4 task(s), 8 image(s)" in found[0]
-    assert "over max_images 6" in found[0]
+    assert "over the budget of 6" in found[0]
+    # run --max-images overrides the manifest's budget, for this check too
+    path = tmp_path / "job.yaml"
+    assert len(expand(load_manifest(path), Limits(max_images=12))) == 5
+    with pytest.raises(ManifestError) as err:
+        expand(load_manifest(path), Limits(max_images=11))
+    assert "over the budget of 11" in str(err.value.issues[0])
 
 
 def test_placeholders_in_a_reference_take_the_task_values(tmp_path: Path) -> None:

@@ -262,7 +262,7 @@ def check_budget(
             draft.entry.pos.get("for_each", (draft.entry.line, 1)),
             f"{draft.entry.label}.for_each",
             f"{draft.for_each} fans out to {count} task(s), {fan_images} image(s); "
-            f"with the tasks before it that is {images_after}, over max_images {budget}",
-            "raise max_images, or give fewer outputs to fan out over",
+            f"with the tasks before it that is {images_after}, over the budget of {budget}",
+            "raise max_images (or --max-images), or give fewer outputs to fan out over",
             file=draft.entry.file,
         )

@@ -208,6 +208,7 @@ def expand_with_files(
     specs: list[TaskSpec] = []
     plain: Plain | None = None
     images = 0
+    budget = manifest.max_images if limits.max_images is None else limits.max_images
     for index in entry_order:
         group = groups[index]
         if group is None:  # a prompt alone
@@ -249,7 +250,7 @@ def expand_with_files(
                 images += _add(specs, occurrences, outputs, draft, request)
                 if plain is None and groups[index] is None:
                     plain = Plain(request)
-            chain.check_budget(draft, len(fan), images, manifest.max_images, issues)
+            chain.check_budget(draft, len(fan), images, budget, issues)
     if len(specs) > limits.max_tasks:  # for_each fans out beyond what count_tasks could see
         issues.add(
             (1, 1),

@@ -16,6 +16,8 @@ MAX_PROMPT_CHARS = 4000  # the API's own limit is unpublished; override with --m
 class Limits:
     max_tasks: int = MAX_TASKS  # tasks the manifest may expand to
     max_prompt_chars: int = MAX_PROMPT_CHARS  # characters of a prompt, placeholders filled
+    max_images: int | None = None  # run --max-images: a fan-out past it is refused, as past
+    # the manifest's own max_images (which it overrides)
 
 
 DEFAULT_LIMITS = Limits()
