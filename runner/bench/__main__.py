@@ -4,9 +4,11 @@ Starts the simulator with a QPS limit L and generation times drawn from a
 range, runs N tasks with our runner (a subprocess, as users run it), then the
 same work the two baseline ways on fresh simulators, and prints one table.
 Then the 100,000-task figures (plan time, replay time, a full run's peak RSS);
-`--no-scale` skips them. Then the review page's and the gallery's first-paint
-and filter times on a 100,000-task run directory; `--no-pages` skips them,
-`--pages-only` prints only them.
+`--no-scale` skips them. A pool of three accounts (L=10,10,20) joins the
+table (`--no-pool`), and the million-task figures follow (`--no-million`).
+Then the review page's and the gallery's first-paint and filter times on a
+100,000-task run directory; `--no-pages` skips them, `--pages-only` prints
+only them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import anyio
 
-from runner.bench import baselines, pages, scale, video
+from runner.bench import baselines, million, pages, pool, scale, video
 from runner.bench.runner_cli import child_env, run_argv, simulator_env
 from runner.simulator import RunningSimulator, SimConfig
 
@@ -127,7 +129,9 @@ def ideal_s(args: argparse.Namespace) -> float:
     return calls / float(args.limit) + float(args.gen_max)
 
 
-def table(args: argparse.Namespace, rows: list[Figures], ours: Figures) -> str:
+def table(
+    args: argparse.Namespace, rows: list[Figures], ours: Figures, extra: list[str] | None = None
+) -> str:
     ideal = ideal_s(args)
     head = (
         f"N={args.tasks} tasks, server limit L={args.limit:g} qps, generation "
@@ -152,7 +156,7 @@ def table(args: argparse.Namespace, rows: list[Figures], ours: Figures) -> str:
             f"{r.calls / r.tasks:10.3f} {share:8.2f} {rss:>11} {cpu:>9} {speed:>13}"
             + (f"   ({r.note})" if r.note else "")
         )
-    return "\n".join(lines)
+    return "\n".join(lines + (extra or []))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -171,7 +175,18 @@ async def main(args: argparse.Namespace) -> None:
         if not args.no_baselines:
             rows.append(await run_baseline(args, "vendor", min(args.tasks, args.vendor_sample)))
             rows.append(await run_baseline(args, "naive", min(args.tasks, args.naive_sample)))
-        print(table(args, rows, ours), flush=True)
+        extra = []
+        if args.pool:
+            limits = tuple(float(q) for q in args.pool_limits.split(","))
+            manifest = write_manifest(folder, args.pool_tasks)
+            figures = await pool.run_pool(
+                manifest, folder, args.pool_tasks, limits, (args.gen_min, args.gen_max)
+            )
+            extra.append(pool.row(figures))
+        print(table(args, rows, ours, extra), flush=True)
+        if args.million:
+            print()
+            print(await million.report(args.million_tasks, folder, args.million_run_s), flush=True)
         if args.scale:
             print()
             print(await scale.report(args.scale_tasks, folder), flush=True)
@@ -229,6 +244,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="the size of the video whose download memory is measured (0: skip)",
     )
     p.add_argument("--video-only", action="store_true", help="only the video memory figure")
+    p.add_argument(
+        "--no-pool", dest="pool", action="store_false", help="skip the pool-of-accounts row"
+    )
+    p.add_argument("--pool-tasks", type=int, default=2000)
+    p.add_argument("--pool-limits", default="10,10,20", help="each account's QPS limit")
+    p.add_argument(
+        "--no-million",
+        dest="million",
+        action="store_false",
+        help="skip the 1,000,000-task figures (plan, a run's RSS, resume, status; minutes)",
+    )
+    p.add_argument("--million-tasks", type=int, default=1_000_000)
+    p.add_argument("--million-run-s", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("runner_args", nargs="*", help="extra flags for our runner (after --)")
     args = p.parse_args(argv)
