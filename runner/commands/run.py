@@ -35,12 +35,12 @@ from runner.records import TaskSpec
 from runner.report.notify import notify
 from runner.report.summary import build_summary, exit_code, write_reports
 from runner.rundir import checkpoint
+from runner.rundir.chainstate import settle_blocked
 from runner.rundir.files import clean_partials, default_run_dir, writing
 from runner.rundir.ledger import Ledger
 from runner.rundir.lock import RunLock
 from runner.rundir.refcopies import record_local_refs
 from runner.rundir.registry import Registration, account_digest, manifest_digest
-from runner.rundir.replay import settle_blocked
 from runner.settings import RunOptions, RunRequest, request_from
 
 log = logging.getLogger("runner.run")

@@ -8,8 +8,9 @@ from typing import Any
 
 from runner.pipeline.download import verify_files
 from runner.records import TaskRecord, TaskSpec, TaskState
+from runner.rundir.chainstate import mark_parents
 from runner.rundir.ledger import Ledger
-from runner.rundir.replay import Replay, apply, mark_parents
+from runner.rundir.replay import Replay, apply
 
 
 def plan(

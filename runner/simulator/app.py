@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import yarl
 from aiohttp import web
 
 from runner.simulator.cdn import make_handler
 from runner.simulator.config import SimConfig
 from runner.simulator.journal import Journal, restore
 from runner.simulator.mangle import KINDS, mangle
+from runner.simulator.outputrefs import check_output_refs
 from runner.simulator.outputs import EXTENSIONS, file_format, output_count, task_type
 from runner.simulator.state import SimState, SimTask
 from runner.simulator.validate import check_submit
@@ -153,37 +153,13 @@ async def submit(request: web.Request) -> web.Response:
     if problem is None:
         refs = [*body.get("ref_img_url", [])]
         refs += [body[f] for f in ("start_frame", "end_frame") if isinstance(body.get(f), str)]
-        problem = _check_output_refs(state, refs, _origin(request))
+        problem = check_output_refs(state, refs, _origin(request))
     if problem is not None:
         return envelope(40000, problem)
     task = state.create_task(body, request.get(ACCOUNT_KEY, ""))
     if state.chance(state.config.lost_submit_rate, "lost", json.dumps(body, sort_keys=True)):
         _drop(request)
     return envelope(0, "success", task.unique_id)
-
-
-def _check_output_refs(state: SimState, refs: list[str], origin: str) -> str | None:
-    """Our own output URLs are fine references while they serve (unless the knob refuses them)."""
-    for url in refs:
-        parsed = yarl.URL(url)
-        parts = parsed.path.split("/")
-        if str(parsed.origin()) != origin or len(parts) != 4 or parts[1] != "cdn":
-            continue
-        if parts[2] == "uploads":
-            continue
-        if state.config.refuse_output_refs:
-            return f"ref_img_url: {url} is not accepted as a reference image"
-        task = state.tasks.get(parts[2])
-        index = parts[3].split(".")[0]
-        if (
-            task is None
-            or task.progress(time.monotonic()) != "Success"
-            or not index.isdigit()
-            or not 0 <= int(index) < task.body.get("number_of_images", 1)
-            or parsed.query.get("v") != str(task.url_version)
-        ):
-            return f"ref_img_url: cannot fetch {url}"
-    return None
 
 
 def task_view(state: SimState, task: SimTask, origin: str) -> dict[str, Any]:
