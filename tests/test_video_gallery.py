@@ -9,7 +9,7 @@ from .cdp import needs_chromium, open_browser
 from .conftest import FAST_SIM, Harness
 
 # Wait for the metadata (what preload="metadata" fetches), then decode a frame
-# and read two pixels back: sky at the top, ground at the bottom.
+# and read two pixels back (sky at the top, ground at the bottom), then play it.
 CHECK = """
 (async () => {
   const v = document.querySelector('video');
@@ -28,6 +28,11 @@ CHECK = """
   const g = c.getContext('2d'); g.drawImage(v, 0, 0);
   meta.top = [...g.getImageData(4, 4, 1, 1).data].slice(0, 3);
   meta.bottom = [...g.getImageData(4, c.height - 4, 1, 1).data].slice(0, 3);
+  v.muted = true;
+  await v.play();
+  await new Promise(r => { v.addEventListener('timeupdate', () => v.currentTime > 0.5 && r());
+                           setTimeout(r, 10000); });
+  meta.played_s = v.currentTime;
   return meta;
 })()
 """
@@ -52,3 +57,4 @@ async def test_a_video_task_plays_inline_in_the_gallery(sim_factory, tmp_path: P
     assert seen["duration"] == 5
     assert seen["top"] != seen["bottom"]  # a decoded picture: sky above, ground below
     assert max(seen["top"]) > 0 and max(seen["bottom"]) > 0
+    assert seen["played_s"] > 0.5  # it plays, not only loads

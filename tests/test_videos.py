@@ -24,6 +24,7 @@ from runner.rundir.ledger import read
 from runner.simulator.outputs import output_body
 
 from .conftest import FAST_SIM, Harness, sim_env
+from .test_late_submit import submit_directly
 
 VIDEO_SIM = replace(FAST_SIM, video_gen_s=(0.3, 0.6), video_bytes=3_000_000)
 VIDEO_POLL = {"video_first_poll_s": 0.2, "video_poll_interval_s": 0.1}
@@ -175,3 +176,30 @@ async def test_a_mixed_run_killed_9_resumes_without_paying_twice(
     # Lost submit answers (lost_submit_rate) were found on the server, videos too
     # (listed with type 4, their request in motion_info), not sent again.
     assert "video" in {replay.records[k].spec.request.kind for k in adopted}
+
+
+async def test_the_audit_finds_a_video_billed_twice(sim_factory, tmp_path: Path) -> None:
+    sim = await sim_factory(VIDEO_SIM)
+    h = Harness(tmp_path, sim)
+    manifest = h.manifest(MIXED)
+    sent = anyio.Event()
+    sim.state.listeners.append(
+        lambda what, task: (
+            sent.set() if what == "submit" and task.body["creation_type"] == 4 else None
+        )
+    )
+
+    async def deliver_a_copy() -> None:  # as a gateway delivering a submit late would
+        await sent.wait()
+        body = next(s["body"] for s in sim.state.submissions if s["body"]["creation_type"] == 4)
+        await submit_directly(sim.base_url, body)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(deliver_a_copy)
+        assert await h.run(manifest, **VIDEO_POLL) == 0
+
+    summary = orjson.loads((h.out / "summary.json").read_bytes())
+    assert summary["duplicates_billed"] == 1  # found in the video list (type 4)
+    [dup] = summary["duplicates"]
+    assert dup["files"][0].startswith("videos/") and dup["files"][0].endswith(".mp4")
+    assert (h.out / dup["files"][0]).stat().st_size == 3_000_000  # paid for: kept

@@ -25,6 +25,7 @@ from runner.report.summary import (
     build_summary,
     decision_counts,
     exit_code,
+    file_counts,
     write_reports,
 )
 from runner.report.text import dumps
@@ -75,10 +76,8 @@ def status_data(run_dir: Path) -> dict[str, Any]:
         "run_dir": str(run_dir),
         "tasks": len(records),
         "states": {s.value: states.get(s.value, 0) for s in TaskState},
-        "images": {
-            "expected": sum(r.images_expected for r in records),
-            "downloaded": sum(len(r.files) for r in records),
-        },
+        "images": file_counts(r for r in records if r.spec.request.kind != "video"),
+        "videos": file_counts(r for r in records if r.spec.request.kind == "video"),
         "failures": failures,
         "decisions": decision_counts(records),
         "blocked": blocked,
@@ -128,8 +127,10 @@ def status_text(data: dict[str, Any]) -> str:
     for state, n in data["states"].items():
         if n:
             lines.append(f"  {state:10} {n}")
-    img = data["images"]
+    img, vid = data["images"], data["videos"]
     lines.append(f"  images     {img['downloaded']}/{img['expected']}")
+    if vid["expected"]:
+        lines.append(f"  videos     {vid['downloaded']}/{vid['expected']}")
     d = data["decisions"]
     if d["keep"] or d["reject"]:
         lines.append(

@@ -138,7 +138,7 @@ def decision_counts(records: Iterable[TaskRecord]) -> dict[str, int]:
     return {"keep": counts["keep"], "reject": counts["reject"], "none": counts["none"]}
 
 
-def _files(records: Iterable[TaskRecord]) -> dict[str, int]:
+def file_counts(records: Iterable[TaskRecord]) -> dict[str, int]:
     expected = downloaded = 0
     for rec in records:
         expected += rec.images_expected
@@ -168,8 +168,8 @@ def build_summary(
             "pending": statuses["pending"],
             "blocked": statuses["blocked"],
         },
-        "images": _files(r for r in records if r.spec.request.kind != "video"),
-        "videos": _files(r for r in records if r.spec.request.kind == "video"),
+        "images": file_counts(r for r in records if r.spec.request.kind != "video"),
+        "videos": file_counts(r for r in records if r.spec.request.kind == "video"),
         "in_doubt": {"adopted": replay.adopted, "resubmitted": replay.resubmitted},
         "decisions": decision_counts(records),
         "references": {
