@@ -42,9 +42,14 @@ def _describe(spec: ModelSpec) -> list[str]:
     lines.append(f"  ref_images:       {spec.references.describe()}")
     if spec.private_fields:
         lines.append(f"  extra:            {', '.join(spec.private_fields)}")
+    flags = (
+        "--video-first-poll, --video-poll-interval"
+        if spec.is_video
+        else "--first-poll, --poll-interval"
+    )
     lines.append(
         f"  polled:           first after {spec.first_poll_s:g} s, then every "
-        f"{spec.poll_interval_s:g} s"
+        f"{spec.poll_interval_s:g} s ({flags})"
     )
     if spec.note:
         lines.append(f"  note:             {spec.note}")
