@@ -2,6 +2,7 @@
 
     SeedreamError
     ├── UsageError              bad command line                        exit 2
+    │   └── AccountsError       every problem in an --accounts file     exit 2
     ├── ManifestError           every problem in a manifest at once     exit 2
     │   (built from the per-field problems below, each with its place)
     ├── RunDirError             not a run directory, or its ledger is unreadable  exit 2
@@ -93,6 +94,14 @@ class RunDirError(SeedreamError):
 
 class LedgerVersionError(RunDirError):
     pass
+
+
+class AccountsError(UsageError):
+    """Every problem in an --accounts file, each with its place (like a manifest's)."""
+
+    def __init__(self, issues: list[ManifestIssue]):
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
 
 
 class LockedError(SeedreamError):

@@ -13,8 +13,9 @@ import anyio
 import orjson
 import pytest
 
-from runner.api.accounts import AccountsError, load_accounts
+from runner.api.accounts import load_accounts
 from runner.commands.run import run
+from runner.errors import AccountsError
 from runner.settings import RunRequest
 from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY
 from runner.simulator.accounts import SimAccount

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.api.credentials import Credentials, register_secret, resolve_credentials
-from runner.errors import ManifestIssue, UsageError, YamlProblem
+from runner.errors import AccountsError, ManifestIssue, UsageError, YamlProblem
 from runner.manifest import yamlpos
 
 FILE_NAME = "accounts.yaml"
@@ -49,12 +49,6 @@ class AccountSpec:
     credentials: Credentials
     qps: float | None  # None: the run's --qps
     max_images: int | None = None
-
-
-class AccountsError(UsageError):
-    def __init__(self, issues: list[ManifestIssue]):
-        self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues))
 
 
 def default_path(env: dict[str, str] | None = None) -> Path | None:
