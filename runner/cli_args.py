@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from runner import __version__
 from runner.cli_help import DESCRIPTION, EPILOG, HelpFormatter, finish
@@ -86,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     return finish(p)
 
 
-def _review_commands(sub: Any) -> None:
+def _review_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """review, export, origin: what a person does with a finished run."""
     rv = sub.add_parser(
         "review",

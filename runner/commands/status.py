@@ -18,7 +18,7 @@ from runner.errors import RunDirError
 from runner.manifest.tasks import run_dir_for
 from runner.names import display_name
 from runner.pipeline.wiring import audit_only
-from runner.records import TaskState
+from runner.records import TaskRecord, TaskState
 from runner.report.stages import stage_lines, stage_rows
 from runner.report.summary import (
     account_counts,
@@ -102,7 +102,7 @@ def status_data(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _rates(records: list[Any], since: float | None, until: float | None) -> dict[str, float]:
+def _rates(records: list[TaskRecord], since: float | None, until: float | None) -> dict[str, float]:
     """Tasks submitted and finished per minute in the latest run, from the ledger."""
     if since is None or until is None or until <= since:
         return {"submitted_per_min": 0.0, "finished_per_min": 0.0}

@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiohttp
 import anyio
@@ -14,6 +14,7 @@ import anyio
 from runner.api.client import ApiClient
 from runner.api.limiter import AccountLimiter
 from runner.manifest.localrefs import LocalFile
+from runner.pipeline.chain import Chain
 from runner.pipeline.gate import RequestGate
 from runner.pipeline.pool import Pool
 from runner.pipeline.reconcile import Reconciler
@@ -60,7 +61,7 @@ class RunContext:
     feed_scope: anyio.CancelScope | None = None
     pipeline_done: anyio.Event = field(default_factory=anyio.Event)
     uploader: ReferenceUploads | None = None  # local references, or chained ones
-    chain: Any = None  # the Chain, when tasks take other tasks' outputs
+    chain: Chain | None = None  # when tasks take other tasks' outputs
 
     pool: Pool | None = None  # the accounts; client/limiter/reconciler are its first one's
 

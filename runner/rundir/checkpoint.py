@@ -25,7 +25,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import anyio
 import orjson
@@ -211,12 +211,21 @@ def load(ledger_path: Path, header: dict[str, Any]) -> Replay:
     return replay
 
 
-def due(ledger: Any, every_events: int) -> bool:
+class Checkpointed(Protocol):
+    """What checkpointing needs of the ledger (rundir.ledger.Ledger, which imports us)."""
+
+    state: Replay
+    checkpointed_events: int  # state.events at the last checkpoint
+
+    def checkpoint(self) -> None: ...
+
+
+def due(ledger: Checkpointed, every_events: int) -> bool:
     """Enough events since the last checkpoint that replaying them starts to cost."""
     return bool(ledger.state.events - ledger.checkpointed_events >= every_events)
 
 
-async def keep(ledger: Any, every_events: int, interval_s: float = 15.0) -> None:
+async def keep(ledger: Checkpointed, every_events: int, interval_s: float = 15.0) -> None:
     """While a run goes: checkpoint each time `every_events` more have been written.
 
     Written from the event loop between two ledger writes, so the snapshot and
