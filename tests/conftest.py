@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import textwrap
 from collections.abc import AsyncIterator, Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from runner.api.credentials import Credentials
 from runner.api.retry import NO_WAIT
@@ -113,3 +115,39 @@ async def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = 
 
 def sim_env(sim: RunningSimulator, **extra: str) -> dict[str, str]:
     return {**simulator_env(sim.base_url), **extra}
+
+
+async def kill_9_when(proc: Any, hit: Any, timeout_s: float = 60.0) -> bool:
+    """kill -9 `proc` as soon as `hit` is set, unless it ends first; True if killed."""
+    import signal
+
+    import anyio
+
+    killed = False
+    with anyio.fail_after(timeout_s):
+        async with anyio.create_task_group() as tg:
+
+            async def ended() -> None:
+                await proc.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(ended)
+            await hit.wait()
+            proc.send_signal(signal.SIGKILL)
+            killed = True
+            tg.cancel_scope.cancel()
+        await proc.wait()
+    await proc.aclose()
+    return killed
+
+
+@contextlib.asynccontextmanager
+async def loopback_app(app: web.Application) -> AsyncIterator[str]:
+    """Serve a small aiohttp app on a free loopback port while the block runs: its URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

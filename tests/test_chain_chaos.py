@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import signal
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from runner.manifest.load import load_manifest
 from runner.records import TaskState
 from runner.rundir.ledger import read
 
-from .conftest import Harness
+from .conftest import Harness, kill_9_when
 from .test_chaos import CHAOS_SIM, start
 
 MANIFEST = """
@@ -62,21 +61,7 @@ async def test_kill_9_through_a_chain_then_resume(sim_factory, tmp_path: Path) -
                 hit.set()
 
         h.sim.state.listeners.append(check)
-        proc = await start(h, manifest)
-        with anyio.fail_after(60):
-            async with anyio.create_task_group() as tg:
-
-                async def ended(proc: anyio.abc.Process = proc) -> None:
-                    await proc.wait()
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(ended)
-                await hit.wait()
-                proc.send_signal(signal.SIGKILL)
-                tg.cancel_scope.cancel()
-            killed.append(hit.is_set())
-            await proc.wait()
-        await proc.aclose()
+        killed.append(await kill_9_when(await start(h, manifest), hit))
         h.sim.state.listeners.remove(check)
 
     proc = await start(h, manifest)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 from collections import Counter
 from dataclasses import replace
@@ -19,7 +18,7 @@ from runner.manifest.load import load_manifest
 from runner.records import TaskState
 from runner.rundir.ledger import read
 
-from .conftest import FAST_SIM, Harness, sim_env
+from .conftest import FAST_SIM, Harness, kill_9_when, sim_env
 
 CHAOS_SIM = replace(
     FAST_SIM,
@@ -93,21 +92,7 @@ async def test_kill_9_at_random_moments_then_resume(sim_factory, tmp_path: Path)
                 hit.set()
 
         h.sim.state.listeners.append(check)
-        proc = await start(h, manifest)
-        with anyio.fail_after(60):
-            async with anyio.create_task_group() as tg:
-
-                async def ended(proc: anyio.abc.Process = proc) -> None:
-                    await proc.wait()
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(ended)
-                await hit.wait()
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-                tg.cancel_scope.cancel()
-            await proc.wait()
-        await proc.aclose()
+        kills += await kill_9_when(await start(h, manifest), hit)
         h.sim.state.listeners.remove(check)
 
     proc = await start(h, manifest)

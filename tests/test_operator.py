@@ -12,7 +12,7 @@ from aiohttp import web
 from runner.commands.run import run
 from runner.settings import RunRequest
 
-from .conftest import DEMO_CREDS, FAST_RUN, FAST_SIM, Harness
+from .conftest import DEMO_CREDS, FAST_RUN, FAST_SIM, Harness, loopback_app
 
 
 async def test_retry_failed_resubmits_only_the_errors_as_new_attempts(
@@ -50,15 +50,8 @@ async def test_notify_url_gets_the_summary(harness: Harness) -> None:
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        assert await _run_notifying(harness, f"http://127.0.0.1:{port}/hook") == 0
-    finally:
-        await runner.cleanup()
+    async with loopback_app(app) as url:
+        assert await _run_notifying(harness, f"{url}/hook") == 0
     assert len(received) == 1
     assert received[0]["tasks"]["succeeded"] == 1 and received[0]["exit_code"] == 0
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from runner.pipeline import transfer
 from runner.rundir.files import PartFile, video_kind
 
-from .conftest import FAST_SIM
+from .conftest import FAST_SIM, loopback_app
 from .test_simulator import _token
 
 VIDEO = {
@@ -101,17 +101,9 @@ async def test_a_cdn_that_ignores_range_is_read_again_from_the_start(tmp_path: P
 
     app = web.Application()
     app.router.add_get("/v.mp4", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with aiohttp.ClientSession() as s:
-            with PartFile(tmp_path / "v.part") as part:
-                got = await transfer.receive(s, f"http://127.0.0.1:{port}/v.mp4", part, 10**9)
-    finally:
-        await runner.cleanup()
+    async with loopback_app(app) as url, aiohttp.ClientSession() as s:
+        with PartFile(tmp_path / "v.part") as part:
+            got = await transfer.receive(s, f"{url}/v.mp4", part, 10**9)
     assert fetches[0] is None and fetches[1] is not None and fetches[1].startswith("bytes=")
     assert got.resumes == 1 and got.size == len(data)
     assert (tmp_path / "v.part").read_bytes() == data

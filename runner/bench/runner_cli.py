@@ -6,8 +6,12 @@ that signal or kill a run."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
+
+import anyio
 
 from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY
 
@@ -41,3 +45,18 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHANJING_")}
     env.update(extra)
     return env
+
+
+async def run_for_peak_rss(argv: list[str], base_url: str) -> tuple[int, float, float]:
+    """Run `argv` against the simulator at `base_url` under `runner.bench.peak_rss`, which
+    reports the peak of that process alone: (exit code, wall seconds, peak RSS in MB)."""
+    started = time.monotonic()
+    proc = await anyio.run_process(
+        [sys.executable, "-m", "runner.bench.peak_rss", *argv],
+        env=child_env(simulator_env(base_url)),
+        check=False,
+        stdout=subprocess.PIPE,
+    )
+    wall_s = time.monotonic() - started
+    words = proc.stdout.decode().split()
+    return proc.returncode, wall_s, (int(words[-1]) / 1024 if words else 0.0)

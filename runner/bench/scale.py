@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import orjson
 
-from runner.bench.runner_cli import child_env, run_argv, simulator_env
+from runner.bench.runner_cli import child_env, run_argv, run_for_peak_rss, simulator_env
 from runner.rundir.ledger import read
 from runner.simulator import RunningSimulator, SimConfig
 
@@ -108,17 +108,8 @@ async def report(n: int, folder: Path) -> str:
         qps=2000,
     )
     async with RunningSimulator(config) as sim:
-        env = child_env(simulator_env(sim.base_url))
-        started = time.monotonic()
-        # peak_rss reports the peak of the run alone, not of every process the bench started
-        proc = await anyio.run_process(
-            [sys.executable, "-m", "runner.bench.peak_rss", *run],
-            env=env,
-            check=False,
-            stdout=subprocess.PIPE,
-        )
-        run_s = time.monotonic() - started
-    rss_mb = int(proc.stdout.decode().split()[-1]) / 1024
+        # the peak of the run alone, not of every process the bench started
+        code, run_s, rss_mb = await run_for_peak_rss(run, sim.base_url)
     if run_root != folder:
         shutil.rmtree(run_root, ignore_errors=True)
     return "\n".join(
@@ -126,7 +117,7 @@ async def report(n: int, folder: Path) -> str:
             f"scale: {n:,} tasks",
             f"  plan (seedream-batch plan, end to end)   {plan_s:6.2f} s   target < 5 s",
             f"  replay {events:,}-event ledger       {replay_s:6.2f} s   target < 5 s",
-            f"  full run against the simulator           {run_s:6.1f} s   exit {proc.returncode}"
+            f"  full run against the simulator           {run_s:6.1f} s   exit {code}"
             f"{' (run directory in /dev/shm)' if run_root != folder else ''}",
             f"  peak RSS of that run                     {rss_mb:6.0f} MB  target < 300 MB",
         ]

@@ -9,14 +9,9 @@ what streaming the big file cost. Target: under 50 MB for 500 MB.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import anyio
-
-from runner.bench.runner_cli import child_env, run_argv, simulator_env
+from runner.bench.runner_cli import run_argv, run_for_peak_rss
 from runner.simulator import RunningSimulator, SimConfig
 
 MANIFEST = "name: video-bench\ntasks:\n  - {prompt: a long wave, model: seedance-1.0-pro}\n"
@@ -37,23 +32,15 @@ async def _run(folder: Path, label: str, size_bytes: int) -> tuple[float, float,
     flags = ("--quiet", "--video-first-poll", "0.3", "--video-poll-interval", "0.2")
     run = run_argv(manifest, out, *flags)
     async with RunningSimulator(config) as sim:
-        env = child_env(simulator_env(sim.base_url))
-        started = time.monotonic()
-        proc = await anyio.run_process(
-            [sys.executable, "-m", "runner.bench.peak_rss", *run],
-            env=env,
-            check=False,
-            stdout=subprocess.PIPE,
-        )
-        wall = time.monotonic() - started
+        code, wall, rss_mb = await run_for_peak_rss(run, sim.base_url)
         sent = sum(sim.state.cdn_bytes.values())
-    if proc.returncode != 0:
-        raise RuntimeError(f"the video run exited {proc.returncode}")
+    if code != 0:
+        raise RuntimeError(f"the video run exited {code}")
     files = list((out / "videos").glob("*.mp4"))
     on_disk = sum(f.stat().st_size for f in files)
     for f in files:
         f.unlink()  # do not keep 500 MB in the temporary folder
-    return int(proc.stdout.decode().split()[-1]) / 1024, wall, on_disk, sent
+    return rss_mb, wall, on_disk, sent
 
 
 async def report(folder: Path, size_mb: int = 500) -> str:
