@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+import orjson
 import pytest
 
 from runner.manifest.expand import expand
@@ -75,6 +76,8 @@ async def test_kill_9_through_a_chain_then_resume(sim_factory, tmp_path: Path) -
     expected = Counter(s.request.prompt for s in specs)
     created = Counter(s["body"]["ref_prompt"] for s in h.sim.state.submissions)
     assert created == expected
+    accounts = h.sim.state.stats()["accounts"].values()
+    assert all(a["duplicates"] == 0 for a in accounts), accounts  # the server's own count
     replay = read(h.out / "ledger.jsonl")
     assert replay.bad_lines == 0
     uids = [r.unique_id for r in replay.records.values()]
@@ -89,6 +92,8 @@ async def test_kill_9_through_a_chain_then_resume(sim_factory, tmp_path: Path) -
                     "/cdn/uploads/" in url for url in rec.sent_refs
                 )
     assert h.check_images_intact() == sum(s.request.number_of_images for s in specs)
+    summary = orjson.loads((h.out / "summary.json").read_bytes())
+    assert summary["duplicates_billed"] == 0  # and the end-of-run audit agrees
 
 
 def _served_prompt(h: Harness, path: object) -> str:
