@@ -93,6 +93,9 @@ async def run(
                 registration,
             )
             new = _prepare(opened, loaded.specs, request.manifest.resolve().parent)
+            # The records hold what the run needs; on a resume they are the ledger's own
+            # copies, so the manifest's million specs would otherwise be held twice.
+            loaded.specs.clear()
             if not needs_work(replay.records):
                 return _finish(opened, None)
             async with AsyncExitStack() as stack:

@@ -3,6 +3,7 @@ what earlier runs left on disk."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +25,27 @@ def plan(
     --retry-failed and --reroll-rejected tasks as new attempts; returns how many
     tasks are new."""
     records = replay.records
-    events: list[dict[str, Any]] = []
     wanted = {spec.key for spec in specs}
-    for spec in specs:
-        if spec.key not in records:
-            records[spec.key] = TaskRecord(spec)
-            mark_parents(records, spec)
-            events.append(
-                {
+    new = 0
+
+    def planned() -> Iterator[dict[str, Any]]:
+        """Made as they are written: a million events are never held at once."""
+        nonlocal new
+        for spec in specs:
+            if spec.key not in records:
+                records[spec.key] = TaskRecord(spec)
+                mark_parents(records, spec)
+                new += 1
+                yield {
                     "e": "planned",
                     "key": spec.key,
                     "name": spec.name,
                     "req": spec.request.to_json(),
                     "src": spec.source,
                 }
-            )
-    new = len(events)
+
+    ledger.write_many(planned())  # made durable with the events below
+    events: list[dict[str, Any]] = []
     for key, rec in list(records.items()):
         if key not in wanted and rec.state is TaskState.PLANNED:
             events.append({"e": "dropped", "key": key})
