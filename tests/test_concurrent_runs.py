@@ -71,3 +71,43 @@ async def test_allowed_concurrent_runs_never_adopt_each_others_tasks(
         assert h.check_images_intact() == 12
         summary = orjson.loads((h.out / "summary.json").read_bytes())
         assert summary["duplicates_billed"] == 0
+
+
+async def test_two_runs_adopting_at_once_never_take_the_same_task(tmp_path: Path) -> None:
+    """Lost submits of the same request in two runs, one task on the server: one adopts it."""
+    from runner.pipeline.reconcile import assign
+    from runner.records import Request
+    from runner.rundir.registry import Registration
+
+    request = Request("same")
+    body = request.body()
+    item = {
+        "unique_id": "only-one",
+        "create_time": 1000,
+        "model_code": body["model_code"],
+        "photo_info": {
+            "ref_prompt": "same",
+            "ref_img_url": [],
+            "aspect_ratio": body["aspect_ratio"],
+            "clarity": body["clarity"],
+            "number_of_images": body["number_of_images"],
+        },
+    }
+    runs = [Registration(tmp_path / name, "manifest", "account") for name in ("e1", "e2")]
+    for r in runs:
+        r.enter(allow_concurrent=True)
+    adopted: list[dict[str, str]] = []
+
+    async def adopt(r: Registration) -> None:
+        async with r.claiming() as claim:
+            found = assign([("k", 1000.0, request, None)], [item], claim.taken, 60)
+            await anyio.sleep(0.05)  # the other run tries meanwhile
+            claim.new.update(found.values())
+        adopted.append(found)
+
+    async with anyio.create_task_group() as tg:
+        for r in runs:
+            tg.start_soon(adopt, r)
+    for r in runs:
+        r.close()
+    assert sorted(len(found) for found in adopted) == [0, 1]

@@ -48,13 +48,15 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
         items = await reconciler.listing(since - ctx.options.clock_skew_s)
         items = [i for i in items if i.get("progress_desc") not in ("Error", "Fail")]
         listed += len(items)
-        taken = ctx.taken | ctx.reconciler.others_taken() | set(ctx.ledger.state.duplicates)
         wanted = [
             (r.key, since, r.spec.request, ctx.reconciler.refs_of(r))
             for r in unsent
             if r.key not in found
         ]
-        mine = assign(wanted, items, taken, ctx.options.clock_skew_s)
+        async with ctx.reconciler.claim() as claim:
+            taken = ctx.taken | claim.taken | set(ctx.ledger.state.duplicates)
+            mine = assign(wanted, items, taken, ctx.options.clock_skew_s)
+            claim.new.update(mine.values())
         for key, uid in mine.items():
             rec = ctx.records[key]
             rec.state, rec.unique_id, rec.submitted_at = TaskState.SUBMITTED, uid, time.time()

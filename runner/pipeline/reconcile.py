@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
@@ -31,6 +32,7 @@ from runner.api.client import ApiClient
 from runner.errors import StillInDoubt, TransientApiError
 from runner.pipeline.gate import RequestGate
 from runner.records import Request, TaskRecord
+from runner.rundir.registry import Claim, no_claims
 
 log = logging.getLogger("runner.reconcile")
 MAX_OUTAGE_SETTLE_S = 120.0
@@ -128,6 +130,7 @@ class Reconciler:
         *,
         refs_of: Callable[[TaskRecord], list[str] | None] = lambda _: None,
         others_taken: Callable[[], set[str]] = set,
+        claim: Callable[[], AbstractAsyncContextManager[Claim]] = no_claims,
         stopping: anyio.Event | None = None,
         settle_s: float = 2.0,
         skew_s: float = 60.0,
@@ -135,6 +138,7 @@ class Reconciler:
     ):
         self.client, self.gate, self.taken, self.refs_of = client, gate, taken, refs_of
         self.others_taken, self.stopping = others_taken, stopping or anyio.Event()
+        self.claim = claim
         self.settle_s, self.skew_s, self.max_pages = settle_s, skew_s, max_pages
         self._lock = anyio.Lock()
         self._pending: dict[str, TaskRecord] = {}
@@ -149,6 +153,7 @@ class Reconciler:
             self.taken,
             refs_of=self.refs_of,
             others_taken=self.others_taken,
+            claim=self.claim,
             stopping=self.stopping,
             settle_s=self.settle_s,
             skew_s=self.skew_s,
@@ -201,8 +206,10 @@ class Reconciler:
                         (r.key, r.intent_at or 0.0, r.spec.request, self.refs_of(r))
                         for r in pending
                     ]
-                    new = assign(wanted, items, self.taken | self.others_taken(), self.skew_s)
-                    self.taken.update(new.values())
+                    async with self.claim() as claim:
+                        new = assign(wanted, items, self.taken | claim.taken, self.skew_s)
+                        claim.new.update(new.values())
+                        self.taken.update(new.values())
             except TransientApiError as exc:
                 failures += 1
                 log.info("in-doubt lookup failed (%s); trying again", exc)

@@ -32,7 +32,7 @@ from runner.pipeline.upload import Uploader
 from runner.rundir import checkpoint
 from runner.rundir.ledger import Ledger
 from runner.rundir.lock import RunLock
-from runner.rundir.registry import Registration
+from runner.rundir.registry import Registration, no_claims
 from runner.rundir.replay import Replay
 from runner.settings import RunOptions
 
@@ -160,6 +160,7 @@ def _context(
             rec, run.replay.records, uploads, upload.sent_refs(rec, uploads)
         ),
         others_taken=set if run.registration is None else run.registration.others_taken,
+        claim=no_claims if run.registration is None else run.registration.claiming,
         stopping=stopping,
         settle_s=opts.settle_s,
         skew_s=opts.clock_skew_s,

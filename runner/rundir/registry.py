@@ -17,7 +17,9 @@ be taken belongs to a run that ended or died. Registration is serialized by
 a lock on the directory's `.lock`.
 
 A second live run of the same manifest on the same account is refused unless
-`--allow-concurrent`. Lookups (in doubt, resume, audit) skip every task that
+`--allow-concurrent`. Adoptions (in doubt, resume) take the directory's lock
+and append what they adopt to the account's claims file, so two runs never
+adopt the same task. Lookups (in doubt, resume, audit) skip every task that
 another run on the same account recorded in its ledger (live, or ended in
 the last two days).
 """
@@ -29,11 +31,12 @@ import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 
 from runner.errors import ConcurrentRunError
@@ -57,6 +60,18 @@ def manifest_digest(keys: Iterable[str]) -> str:
 
 def account_digest(base_url: str, identity: str) -> str:
     return hashlib.sha256(f"{base_url.rstrip('/')}|{identity}".encode()).hexdigest()[:24]
+
+
+@dataclass(slots=True)
+class Claim:
+    taken: set[str]  # owned or claimed by other runs: never adopt these
+    new: set[str] = field(default_factory=set)  # adopted now: claimed when the lock goes
+
+
+@contextlib.asynccontextmanager
+async def no_claims() -> AsyncIterator[Claim]:
+    """Outside the registry (--simulate): nobody else to agree with."""
+    yield Claim(set())
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,12 +183,40 @@ class Registration:
 
     def others_taken(self) -> set[str]:
         """Tasks recorded by the other runs on this account that are live or ended lately
-        (never ours: a unique_id belongs to one run directory)."""
+        (never ours: a unique_id belongs to one run directory), and every task a run on
+        this account claimed by adopting it."""
         taken: set[str] = set()
         for other in self.entries():
             if other.account == self.account:
                 taken |= self._uids(Path(other.run_dir) / "ledger.jsonl")
+        with contextlib.suppress(OSError):
+            for line in self._claims_path.read_text(encoding="ascii").splitlines():
+                uid, _, owner = line.partition(" ")
+                if owner != self.path.stem:  # what an earlier process of ours claimed is ours
+                    taken.add(uid)
         return taken
+
+    @property
+    def _claims_path(self) -> Path:
+        return self.dir / f"claims-{self.account}.txt"
+
+    @contextlib.asynccontextmanager
+    async def claiming(self) -> AsyncIterator[Claim]:
+        """Adoption, one run at a time on this machine: two runs whose lost submits
+        have the same request must not both adopt the task one of them created. The
+        tasks adopted inside are appended to the account's claims (with the run
+        directory's name, so a later process of the same run may still adopt them)
+        before the lock goes."""
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
+            claim = Claim(self.others_taken())
+            yield claim
+            if claim.new:
+                with self._claims_path.open("a", encoding="ascii") as fh:
+                    fh.write("".join(f"{uid} {self.path.stem}\n" for uid in sorted(claim.new)))
+        finally:
+            os.close(fd)
 
     def _uids(self, path: Path) -> set[str]:
         try:
