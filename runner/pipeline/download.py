@@ -134,7 +134,7 @@ async def fetch(ctx: RunContext, rec: TaskRecord, index: int, url: str) -> Image
     temp = folder / f".{rec.key}.{index}.part"
     try:
         with PartFile(temp) as part:
-            got = await transfer.receive(ctx.session, url, part, cap)
+            got = await transfer.receive(ctx.session, url, part, cap, kind=kind)
     except (DiskWriteError, DownloadError):
         temp.unlink(missing_ok=True)  # a full disk stops the run; leave no .part behind
         raise

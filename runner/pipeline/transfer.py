@@ -24,7 +24,12 @@ log = logging.getLogger("runner.download")
 CHUNK = 1 << 16
 HEAD = 16  # bytes kept to tell the file type
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
+
+
+def timeout_for(kind: str) -> aiohttp.ClientTimeout:
+    """One request's limits: a CDN that drips bytes is given up on, in time for a retry."""
+    total = 3600.0 if kind == "video" else 300.0
+    return aiohttp.ClientTimeout(total=total, sock_connect=30, sock_read=120)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +52,13 @@ def _range_start(header: str | None) -> tuple[int, int | None] | None:
 
 
 async def receive(
-    session: aiohttp.ClientSession, url: str, part: PartFile, cap: int, max_resumes: int = 20
+    session: aiohttp.ClientSession,
+    url: str,
+    part: PartFile,
+    cap: int,
+    *,
+    kind: str = "image",
+    max_resumes: int = 20,
 ) -> Received:
     """Write the body at `url` into `part`; raises DownloadError when it cannot."""
     digest, size, head = hashlib.sha256(), 0, b""
@@ -57,7 +68,7 @@ async def receive(
         before = size
         headers = {"Range": f"bytes={size}-"} if size else {}
         try:
-            async with session.get(url, headers=headers, timeout=_TIMEOUT) as response:
+            async with session.get(url, headers=headers, timeout=timeout_for(kind)) as response:
                 if size and response.status == 206:
                     found = _range_start(response.headers.get("Content-Range"))
                     if found is None or found[0] != size:
