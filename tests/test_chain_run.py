@@ -50,7 +50,9 @@ async def test_a_three_stage_chain_runs_without_stage_barriers(harness: Harness)
     h = harness
     manifest = h.manifest(THREE_STAGES.replace("FILLER", "30"))
 
-    assert await h.run(manifest, qps=10.0) == 0
+    # The default linger: a partial poll batch may wait 10 s while tasks are being sent,
+    # but not one with a parent in it.
+    assert await h.run(manifest, qps=10.0, poll_linger_s=10.0) == 0
 
     subs = by_prompt(h)
     # Each task created once on the server; its references are its parents' output URLs.

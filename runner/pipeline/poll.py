@@ -106,7 +106,11 @@ class Poller:
                 allowed_at = self._next_poll_at(submitting)
                 oldest = self._ready[0][0]
                 full = len(self._ready) >= BATCH
-                lingered = not submitting or now - oldest >= opts.poll_linger_s
+                # A due task whose outputs other tasks wait for is not kept for a fuller batch.
+                urgent = self.ctx.chain is not None and any(
+                    e.record.has_children for _, e in self._ready
+                )
+                lingered = not submitting or urgent or now - oldest >= opts.poll_linger_s
                 if (full or lingered) and now >= allowed_at:
                     await self._poll_batch()
                     continue
