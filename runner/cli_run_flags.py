@@ -23,7 +23,8 @@ def positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
     return parse
 
 
-def seconds(p: argparse.ArgumentParser, flag: str, default: float, text: str | None) -> None:
+def seconds(p: argparse.ArgumentParser, flag: str, default: float | None, text: str | None) -> None:
+    """A duration in seconds, > 0 (None as the default: the flag was not given)."""
     p.add_argument(flag, type=positive(float), default=default, metavar="SECONDS", help=text)
 
 
@@ -96,7 +97,7 @@ def add_run_flags(r: argparse.ArgumentParser) -> None:
         ("--video-first-poll", "first check of a video task (default: its model's, see `models`)"),
         ("--video-poll-interval", "re-checks of a video task (default: its model's)"),
     ):
-        r.add_argument(flag, type=positive(float), default=None, metavar="SECONDS", help=text)
+        seconds(r, flag, None, text)
     r.add_argument(
         "--allow-concurrent",
         action="store_true",
