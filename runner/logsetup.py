@@ -17,20 +17,16 @@ PLAIN = "%(asctime)s %(levelname)-7s %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
 
 
-CONSOLE: Console | None = None  # on a terminal: shared by log lines and the live display
-
-
 def setup(*, quiet: bool, verbose: bool) -> None:
-    global CONSOLE
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     handler: logging.Handler
     if sys.stderr.isatty():
-        CONSOLE = Console(stderr=True)
-        handler = RichHandler(console=CONSOLE, show_path=False, log_time_format="%H:%M:%S")
+        handler = RichHandler(
+            console=Console(stderr=True), show_path=False, log_time_format="%H:%M:%S"
+        )
     else:
-        CONSOLE = None
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(PLAIN, DATEFMT))
     handler.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
@@ -38,6 +34,16 @@ def setup(*, quiet: bool, verbose: bool) -> None:
     root.addHandler(handler)
     for noisy in ("aiohttp.access", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def console() -> Console | None:
+    """On a terminal, the console log lines go to: the live display shares it, so
+    its redraws and the log lines do not tear each other. Read from the logging
+    set-up itself rather than kept in a module global."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, RichHandler):
+            return handler.console
+    return None
 
 
 class RunLogHandler(logging.FileHandler):

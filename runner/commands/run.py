@@ -160,7 +160,7 @@ def _prepare(run: OpenRun, specs: list[TaskSpec], manifest_dir: Path) -> int:
 
 
 def _reporter(request: RunRequest) -> Reporter:
-    console = logsetup.CONSOLE
+    console = logsetup.console()
     if console is not None and not request.quiet:
         return lambda ctx: live_reporter(ctx, console)
     return lambda ctx: plain_reporter(ctx, request.progress_interval_s)
