@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
-import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
 from runner.bench import baselines, million, pages, pool, scale, video
-from runner.bench.runner_cli import child_env, run_argv, simulator_env
+from runner.bench.runner_cli import child_env, run_argv, run_measured, simulator_env
 from runner.simulator import RunningSimulator, SimConfig
 
 
@@ -67,27 +64,19 @@ async def run_ours(args: argparse.Namespace, qps: float, folder: Path) -> Figure
     manifest = write_manifest(folder, args.tasks)
     out = folder / f"out-{qps:g}"
     async with RunningSimulator(sim_config(args)) as sim:
-        env = child_env(simulator_env(sim.base_url))
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.monotonic()
         cmd = run_argv(manifest, out, "--poll-interval", "1", "--quiet", *args.runner_args, qps=qps)
-        proc = await anyio.run_process(
-            cmd, env=env, check=False, stdout=subprocess.DEVNULL, stderr=None
-        )
-        wall = time.monotonic() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if proc.returncode != 0:
-            raise SystemExit(f"our runner exited {proc.returncode}")
+        done = await run_measured(cmd, child_env(simulator_env(sim.base_url)))
+        if done.code != 0:
+            raise SystemExit(f"our runner exited {done.code}")
         stats = sim.state.stats()
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return Figures(
         f"seedream-batch --qps {qps:g}",
         args.tasks,
-        wall,
+        done.wall_s,
         stats["total_calls"],
         stats["rejected_40001"],
-        rss_mb=after.ru_maxrss / 1024,
-        cpu_s=cpu,
+        rss_mb=done.peak_rss_mb,
+        cpu_s=done.cpu_s,
     )
 
 

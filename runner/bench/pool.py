@@ -5,15 +5,10 @@ against the pool's combined ceiling, and the 40001 share of each account."""
 from __future__ import annotations
 
 import math
-import resource
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
-
-from runner.bench.runner_cli import child_env, run_argv
+from runner.bench.runner_cli import child_env, run_argv, run_measured
 from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY, RunningSimulator, SimConfig
 from runner.simulator.accounts import SimAccount
 
@@ -68,19 +63,12 @@ async def run_pool(
     )
     out = folder / "out-pool"
     async with RunningSimulator(config) as sim:
-        env = child_env({"CHANJING_OPENAPI_BASE_URL": sim.base_url})
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.monotonic()
         cmd = run_argv(
             manifest, out, "--accounts", str(accounts), "--poll-interval", "1", "--quiet"
         )
-        proc = await anyio.run_process(
-            cmd, env=env, check=False, stdout=subprocess.DEVNULL, stderr=None
-        )
-        wall = time.monotonic() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if proc.returncode != 0:
-            raise SystemExit(f"our runner (pool) exited {proc.returncode}")
+        done = await run_measured(cmd, child_env({"CHANJING_OPENAPI_BASE_URL": sim.base_url}))
+        if done.code != 0:
+            raise SystemExit(f"our runner (pool) exited {done.code}")
         stats = sim.state.stats()
     keys = {"": "a0", **{a.app_id: f"a{i}" for i, a in enumerate(extra, 1)}}
     per_account = {
@@ -90,13 +78,13 @@ async def run_pool(
     return PoolFigures(
         tasks,
         limits,
-        wall,
+        done.wall_s,
         ideal_s(tasks, limits, gen[1]),
         stats["total_calls"],
         stats["rejected_40001"],
         per_account,
-        after.ru_maxrss / 1024,
-        (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        done.peak_rss_mb,
+        done.cpu_s,
     )
 
 

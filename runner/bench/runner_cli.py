@@ -6,9 +6,11 @@ that signal or kill a run."""
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -45,6 +47,27 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHANJING_")}
     env.update(extra)
     return env
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    code: int
+    wall_s: float
+    cpu_s: float  # user + system of the runner process
+    peak_rss_mb: float  # the largest child so far (ru_maxrss of RUSAGE_CHILDREN)
+
+
+async def run_measured(argv: list[str], env: dict[str, str]) -> Measured:
+    """Run the runner to its end, its output to stderr only: exit code, wall, CPU, RSS."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    proc = await anyio.run_process(
+        argv, env=env, check=False, stdout=subprocess.DEVNULL, stderr=None
+    )
+    wall_s = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Measured(proc.returncode, wall_s, cpu_s, after.ru_maxrss / 1024)
 
 
 async def run_for_peak_rss(argv: list[str], base_url: str) -> tuple[int, float, float]:
