@@ -153,6 +153,8 @@ class Request:
     @property
     def parents(self) -> tuple[str, ...]:
         """Keys of the tasks whose outputs this request takes as references."""
+        if not self.ref_images:  # most tasks: asked of every one of a million on each resume
+            return ()
         found = (parse_task_ref(ref) for ref in self.ref_images)
         return tuple(dict.fromkeys(p[0] for p in found if p is not None))
 
