@@ -36,13 +36,16 @@ class Snapshot:
     calls: int
     elapsed_s: float
     eta_s: float | None
+    videos: int = 0  # video files on disk (images counts image files only)
+    videos_expected: int = 0
 
     def line(self) -> str:
         eta = f"{self.eta_s:.0f}s" if self.eta_s is not None else "?"
+        videos = f", videos {self.videos}/{self.videos_expected}" if self.videos_expected else ""
         return (
             f"tasks {self.done}/{self.total} done, {self.in_flight} generating, "
             f"{self.failed} failed, {self.planned} to submit · images {self.images}/"
-            f"{self.images_expected} · rate {self.rate:.1f}/{self.max_rate:.1f} qps, "
+            f"{self.images_expected}{videos} · rate {self.rate:.1f}/{self.max_rate:.1f} qps, "
             f"{self.throttles} x 40001, {self.calls} calls · elapsed {self.elapsed_s:.0f}s, "
             f"eta {eta}"
         )
@@ -50,11 +53,12 @@ class Snapshot:
 
 def snapshot(ctx: RunContext, started_done: int) -> Snapshot:
     counts = dict.fromkeys(TaskState, 0)
-    images = expected = 0
+    files = {"image": [0, 0], "video": [0, 0]}  # on disk, expected
     for rec in ctx.records.values():
         counts[rec.state] += 1
-        images += len(rec.files)
-        expected += rec.images_expected
+        tally = files["video" if rec.spec.request.kind == "video" else "image"]
+        tally[0] += len(rec.files)
+        tally[1] += rec.images_expected
     elapsed = time.monotonic() - ctx.stats.started_mono
     done = counts[TaskState.DONE]
     final = done + counts[TaskState.FAILED] + counts[TaskState.BLOCKED]
@@ -69,8 +73,10 @@ def snapshot(ctx: RunContext, started_done: int) -> Snapshot:
         + counts[TaskState.SUCCEEDED],
         done=done,
         failed=counts[TaskState.FAILED] + counts[TaskState.BLOCKED],
-        images=images,
-        images_expected=expected,
+        images=files["image"][0],
+        images_expected=files["image"][1],
+        videos=files["video"][0],
+        videos_expected=files["video"][1],
         rate=ctx.pool.rate if ctx.pool else ctx.limiter.rate,
         max_rate=ctx.pool.max_rate if ctx.pool else ctx.limiter.controller.max_rate,
         throttles=ctx.pool.throttles if ctx.pool else ctx.limiter.throttles,
@@ -100,6 +106,11 @@ async def live_reporter(ctx: RunContext, console: Console) -> None:
     with Progress(*columns, console=console, refresh_per_second=4) as bars:
         tasks = bars.add_task("tasks done", total=first.total, info="")
         images = bars.add_task("images", total=first.images_expected, info="")
+        videos = (
+            bars.add_task("videos", total=first.videos_expected, info="")
+            if first.videos_expected
+            else None
+        )
 
         def draw() -> None:
             s = snapshot(ctx, started_done)
@@ -115,6 +126,8 @@ async def live_reporter(ctx: RunContext, console: Console) -> None:
                 info=f"{s.rate:.1f}/{s.max_rate:.1f} qps, {s.throttles} x 40001, "
                 f"{s.elapsed_s:.0f}s elapsed, eta {eta}",
             )
+            if videos is not None:
+                bars.update(videos, completed=s.videos)
 
         try:
             while True:
