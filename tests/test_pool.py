@@ -15,6 +15,7 @@ import pytest
 
 from runner.api.accounts import load_accounts
 from runner.commands.run import run
+from runner.commands.status import status_data, status_text
 from runner.errors import AccountsError
 from runner.settings import RunRequest
 from runner.simulator import DEMO_APP_ID, DEMO_SECRET_KEY
@@ -117,6 +118,9 @@ async def test_a_pool_spreads_tasks_and_keeps_each_task_with_its_account(
     assert set(summary["api"]["accounts"]) == {"a", "b", "c"}
     assert {i["account"] for i in summary["items"]} == {"a", "b", "c"}
     assert "accounts: a " in (h.out / "index.html").read_text(encoding="utf-8")
+    status = status_data(h.out)
+    assert status["accounts"]["a"]["tasks"] == per_label["a"]
+    assert "account c: " in status_text(status)
 
 
 async def test_an_account_revoked_mid_run_leaves_the_pool_and_its_tasks_finish_through_it(
