@@ -58,9 +58,22 @@ async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
     since = (state.audited_until or state.first_t or until) - ctx.options.clock_skew_s
     pages = max(ctx.options.max_scan_pages, len(ctx.records) // 25 + 20)
     items: list[dict[str, Any]] = []
-    for client in _clients(ctx):  # a pool: every account lists its own tasks
-        for kind in sorted({r.spec.request.creation_type for r in ctx.records.values()}) or [3]:
-            items += await scan(client, since, pages, kind)  # images and videos list apart
+    kinds = sorted({r.spec.request.creation_type for r in ctx.records.values()}) or [3]
+
+    failed: list[TransientApiError] = []
+
+    async def listing(client: ApiClient) -> None:
+        try:
+            for kind in kinds:
+                items.extend(await scan(client, since, pages, kind))  # images, videos apart
+        except TransientApiError as exc:
+            failed.append(exc)
+
+    async with anyio.create_task_group() as tg:  # a pool: each account lists its own, at once
+        for client in _clients(ctx):
+            tg.start_soon(listing, client)
+    if failed:
+        raise failed[0]  # as one account's scan would: the audit is done later
     new = match(ctx, items, since)
     for rec, item in new:
         uid = item["unique_id"]
