@@ -81,7 +81,10 @@ async def test_broken_api_answers_are_survived(sim_factory, tmp_path: Path) -> N
 
     from .conftest import FAST_SIM
 
-    sim = await sim_factory(replace(FAST_SIM, mangle_rate=0.35, gen_s=(1.5, 3.0), seed=5))
+    # Each kind first breaks an answer that carries a finished task (however few polls
+    # the run gets in), then a third of the answers at random.
+    config = replace(FAST_SIM, mangle_first=len(KINDS), mangle_rate=0.35, seed=5)
+    sim = await sim_factory(replace(config, gen_s=(1.5, 3.0)))
     h = Harness(tmp_path, sim)
     manifest = h.manifest("tasks:\n  - {prompt: p, repeat: 25, number_of_images: 2}\n")
 

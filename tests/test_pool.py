@@ -181,7 +181,7 @@ async def test_kill_9_mid_pool_run_then_resume_keeps_every_task_with_its_account
 
     def kill_when_busy(what: str, _: object) -> None:
         if what == "submit" and len(h.sim.state.submissions) == 50 and not killed.is_set():
-            os.kill(proc.pid, signal.SIGKILL)
+            proc.kill()  # SIGKILL to our child alone
             killed.set()
 
     h.sim.state.listeners.append(kill_when_busy)

@@ -5,8 +5,6 @@ resumed (seconds from the re-run's start to its first new submit), and
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -68,7 +66,8 @@ async def report(n: int, folder: Path, run_s: float = 60.0) -> str:
             peak_kib = max(peak_kib, _kib(proc.pid, "VmHWM"))
             rss_kib = _kib(proc.pid, "VmRSS") or rss_kib
             await anyio.sleep(0.5)
-        os.kill(proc.pid, signal.SIGKILL)
+        if proc.returncode is None:  # never a pid the child may have given back
+            proc.kill()
         await proc.wait()
         sent_first = len(sim.state.submissions)
 
@@ -89,7 +88,8 @@ async def report(n: int, folder: Path, run_s: float = 60.0) -> str:
         status_s = await _timed([*cli, "status", str(out)], env)
         await anyio.sleep(5)
         resumed_peak_kib = _kib(proc.pid, "VmHWM")
-        os.kill(proc.pid, signal.SIGKILL)
+        if proc.returncode is None:  # never a pid the child may have given back
+            proc.kill()
         await proc.wait()
     return "\n".join(
         [

@@ -93,7 +93,9 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
         if state.chance(cfg.error_50000_rate, "50000", *who):
             return envelope(50000, "internal error")
         response = await handler(request)
-        if request.path in QUERY_PATHS and state.chance(cfg.mangle_rate, "mangle", *who):
+        if request.path in QUERY_PATHS and (
+            _mangle_first(state, response) or state.chance(cfg.mangle_rate, "mangle", *who)
+        ):
             response = _mangled(state, response)
         if slow:  # the work is done; only the answer is late (a client may give up on it)
             await asyncio.sleep(cfg.slow_s)
@@ -112,6 +114,17 @@ def _account(state: SimState, request: web.Request, body: bytes) -> str:
     except (ValueError, UnicodeDecodeError, AttributeError):
         return ""
     return app_id if isinstance(app_id, str) and app_id in state.accounts else ""
+
+
+def _mangle_first(state: SimState, response: web.StreamResponse) -> bool:
+    """One of the first `mangle_first` answers that carry a finished task's outputs?"""
+    if state.mangled.total() >= state.config.mangle_first:
+        return False
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return False
+    data = json.loads(response.body).get("data")
+    found = data.get("list") if isinstance(data, dict) and "list" in data else [data]
+    return any(isinstance(i, dict) and i.get("output_url") for i in found or [])
 
 
 def _mangled(state: SimState, response: web.StreamResponse) -> web.Response:

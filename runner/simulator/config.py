@@ -47,6 +47,9 @@ class SimConfig:
     mangle_rate: float = (
         0.0  # task queries: a broken answer (see mangle.py) instead of the real one
     )
+    # task queries: the first N answers that carry a finished task are all broken (each
+    # kind in turn), so every kind meets a task with outputs however few polls a run makes
+    mangle_first: int = 0
     cdn_not_image_rate: float = 0.0  # CDN: HTTP 200 with an HTML page instead of the image
     accounts: tuple[SimAccount, ...] = ()  # more accounts beside the primary one above
     refuse_output_refs: bool = False  # submit: 40000 for any of our own output URLs as a reference
