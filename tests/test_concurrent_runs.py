@@ -111,3 +111,71 @@ async def test_two_runs_adopting_at_once_never_take_the_same_task(tmp_path: Path
     for r in runs:
         r.close()
     assert sorted(len(found) for found in adopted) == [0, 1]
+
+
+async def test_a_lookup_leaves_alone_a_task_another_run_has_not_recorded_yet(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Run e1 has sent a submit and the server created its task, but the answer is not in
+    e1's ledger yet; run e2, whose identical submit was lost before it reached the server,
+    looks it up meanwhile. e2 must wait for e1's answer, then find nothing of its own."""
+    import time
+    from contextlib import AbstractAsyncContextManager
+
+    import aiohttp
+
+    from runner.api.client import ApiClient
+    from runner.api.limiter import AccountLimiter
+    from runner.pipeline.gate import RequestGate
+    from runner.pipeline.reconcile import Reconciler
+    from runner.records import Request, TaskRecord, TaskSpec, TaskState
+    from runner.rundir.ledger import Ledger
+    from runner.rundir.registry import Claim, Registration
+
+    from .conftest import DEMO_CREDS
+
+    request = Request("twin")
+    e1, e2 = (Registration(tmp_path / name, "manifest", "account") for name in ("e1", "e2"))
+    for r in (e1, e2):
+        r.enter(allow_concurrent=True)
+    (tmp_path / "e1").mkdir()
+    ledger = Ledger(tmp_path / "e1" / "ledger.jsonl")
+    ledger.open()
+    intent = round(time.time(), 3)
+    ledger.write({"e": "planned", "key": "k1", "name": "", "req": request.to_json()})
+    ledger.write({"e": "intent", "key": "k1", "attempt": 1, "t": intent}, durable=True)
+    lost = TaskRecord(TaskSpec("k2", "", request), TaskState.IN_DOUBT, intent_at=intent)
+
+    asked = 0
+    waiting = anyio.Event()
+
+    def claim() -> AbstractAsyncContextManager[Claim]:
+        nonlocal asked
+        asked += 1
+        if asked == 2:  # e2 was told to wait once, and asks again
+            waiting.set()
+        return e2.claiming()
+
+    found: dict[str, str] = {}
+    async with aiohttp.ClientSession() as session:
+        client = ApiClient(session, harness.sim.base_url, DEMO_CREDS, AccountLimiter(50.0))
+        e1.in_flight.add(request.fingerprint())  # as e1's submit does before the send
+        uid = (await client.submit(request.body(), lambda: None)).data  # created; answer "late"
+        reconciler = Reconciler(client, RequestGate(), set(), claim=claim, settle_s=0.05)
+
+        async def lookup() -> None:
+            found.update(await reconciler.resolve_batch([lost]))
+            waiting.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lookup)
+            await waiting.wait()
+            # e1's answer arrives: recorded in its ledger, then no longer in flight
+            ledger.write({"e": "submitted", "key": "k1", "uid": uid}, durable=True)
+            e1.in_flight.remove(request.fingerprint())
+    ledger.close()
+    for r in (e1, e2):
+        r.close()
+
+    assert found == {}  # e1's task stays e1's; e2's lost submit created nothing: sent again
+    assert asked >= 2  # e2 asked again once e1's answer was in its ledger

@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 
 from runner.api.client import ApiClient
-from runner.errors import DownloadError, TransientApiError
+from runner.errors import DownloadError, StillInDoubt, TransientApiError
 from runner.pipeline.context import RunContext
 from runner.pipeline.download import fetch
 from runner.pipeline.reconcile import same_request, scan
@@ -46,6 +46,8 @@ async def run_audit(ctx: RunContext) -> None:
         tg.start_soon(on_stop)
         try:
             await audit(ctx, ctx.options.audit_wait_s)
+        except StillInDoubt:
+            pass  # the run is stopping
         except TransientApiError as exc:
             log.warning("audit not done (%s); `seedream-batch status --audit` does it later", exc)
         tg.cancel_scope.cancel()
@@ -74,7 +76,10 @@ async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
             tg.start_soon(listing, client)
     if failed:
         raise failed[0]  # as one account's scan would: the audit is done later
-    new = match(ctx, items, since)
+    # A task another live run has created and not yet recorded is no duplicate of ours.
+    ours = {r.spec.request.fingerprint() for r in ctx.records.values() if r.unique_id}
+    async with ctx.reconciler.quiet_claim(ours):
+        new = match(ctx, items, since)
     for rec, item in new:
         uid = item["unique_id"]
         status = str(item.get("progress_desc") or "")

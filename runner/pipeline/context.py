@@ -20,6 +20,7 @@ from runner.pipeline.pool import Pool
 from runner.pipeline.reconcile import Reconciler
 from runner.records import TaskRecord
 from runner.rundir.ledger import Ledger
+from runner.rundir.registry import InFlight
 from runner.settings import RunOptions
 
 
@@ -63,6 +64,7 @@ class RunContext:
     uploader: ReferenceUploads | None = None  # local references, or chained ones
     chain: Chain | None = None  # when tasks take other tasks' outputs
 
+    in_flight: InFlight = field(default_factory=InFlight)  # our submits awaiting their answer
     pool: Pool | None = None  # the accounts; client/limiter/reconciler are its first one's
 
     def final(self, rec: TaskRecord) -> None:

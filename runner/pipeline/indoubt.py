@@ -53,7 +53,8 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
             for r in unsent
             if r.key not in found
         ]
-        async with ctx.reconciler.claim() as claim:
+        fingerprints = {r.spec.request.fingerprint() for r in unsent}
+        async with ctx.reconciler.quiet_claim(fingerprints) as claim:
             taken = ctx.taken | claim.taken | set(ctx.ledger.state.duplicates)
             mine = assign(wanted, items, taken, ctx.options.clock_skew_s)
             claim.new.update(mine.values())

@@ -15,14 +15,18 @@ started answering again (not after the send), before it may be sent again.
 After an outage the window is at least the outage's length (up to
 MAX_OUTAGE_SETTLE_S): retransmissions come back about that late.
 If the run stops first, it stays in doubt for the next run to settle.
+
+Another live run on the account may have just created a task with the same
+request, not yet in its ledger (its answer is on the way): while it has such
+a submit in flight, the lookup waits (`quiet_claim`) rather than take it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -36,6 +40,7 @@ from runner.rundir.registry import Claim, no_claims
 
 log = logging.getLogger("runner.reconcile")
 MAX_OUTAGE_SETTLE_S = 120.0
+BUSY_RECHECK_S = 0.05  # how often a lookup asks whether another run's answer is recorded
 
 
 def same_request(item: dict[str, Any], request: Request, refs: list[str] | None = None) -> bool:
@@ -206,7 +211,7 @@ class Reconciler:
                         (r.key, r.intent_at or 0.0, r.spec.request, self.refs_of(r))
                         for r in pending
                     ]
-                    async with self.claim() as claim:
+                    async with self.quiet_claim(fingerprints) as claim:
                         new = assign(wanted, items, self.taken | claim.taken, self.skew_s)
                         claim.new.update(new.values())
                         self.taken.update(new.values())
@@ -233,6 +238,18 @@ class Reconciler:
             len(found),
         )
         return found
+
+    @asynccontextmanager
+    async def quiet_claim(self, fingerprints: set[bytes]) -> AsyncIterator[Claim]:
+        """The registry's claim, once no other live run has a submit of these requests
+        between its send and its recorded answer. Whatever the lookup listed before is
+        then either in that run's ledger (so in `claim.taken`) or not that run's."""
+        while True:
+            async with self.claim() as claim:
+                if not claim.busy & fingerprints:
+                    yield claim
+                    return
+            await self._pause(BUSY_RECHECK_S)
 
     async def listing(self, since: float) -> list[dict[str, Any]]:
         """The account's tasks back to `since`; failed lookups are retried until the run stops

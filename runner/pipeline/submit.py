@@ -108,8 +108,10 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
         urls = rec.ref_urls
         sent_refs = [urls.get(r, r) for r in rec.spec.request.ref_images] if urls else None
 
+        announced = False
+
         def on_send(refs: list[str] | None = sent_refs, account: Account | None = account) -> None:
-            nonlocal sent
+            nonlocal sent, announced
             if ctx.stopping.is_set():
                 raise _Stopped  # the limiter let us through after a stop: send nothing
             sent = True
@@ -121,6 +123,9 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
                 account.committed += rec.images_expected
                 extra["acct"] = account.label
             _event(ctx, "intent", rec, durable=True, attempt=rec.attempt, t=rec.intent_at, **extra)
+            if not announced:  # (sent again after a token refresh: still one submit)
+                ctx.in_flight.add(fingerprint)  # other runs' lookups wait for its answer
+                announced = True
 
         client, limiter = ctx.client, ctx.limiter
         if account is not None:
@@ -130,6 +135,10 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
             try:
                 async with ctx.gate.submitting(fingerprint):
                     answer = await client.submit(body, on_send)
+            except BaseException:
+                if announced:  # no answer to record: lookups (ours, theirs) settle it
+                    ctx.in_flight.remove(fingerprint)
+                raise
             finally:
                 if account is not None:
                     account.waiting -= 1
@@ -199,7 +208,10 @@ async def submit_one(ctx: RunContext, rec: TaskRecord) -> bool:
         rec.state, rec.unique_id, rec.intent_at = TaskState.SUBMITTED, uid, None
         rec.submitted_at, rec.trace_id = time.time(), answer.trace_id
         ctx.taken.add(uid)
-        _event(ctx, "submitted", rec, durable=True, uid=uid, trace=answer.trace_id)
+        try:
+            _event(ctx, "submitted", rec, durable=True, uid=uid, trace=answer.trace_id)
+        finally:
+            ctx.in_flight.remove(fingerprint)  # in our ledger now, where lookups see it
         ctx.stats.counts["submitted"] += 1
         return True
 

@@ -180,6 +180,8 @@ def _context(
         stopping=stopping,
         resumed_after=run.resumed_after,
     )
+    if run.registration is not None:
+        ctx.in_flight = run.registration.in_flight
     chained = any(rec.spec.request.parents for rec in run.replay.records.values())
     if run.files or chained:  # chained: a refused output URL is uploaded as a file
         ctx.uploader = Uploader(ctx, dict(run.files), uploads)

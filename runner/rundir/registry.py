@@ -17,7 +17,12 @@ be taken belongs to a run that ended or died. Registration is serialized by
 a lock on the directory's `.lock`.
 
 A second live run of the same manifest on the same account is refused unless
-`--allow-concurrent`. Adoptions (in doubt, resume) take the directory's lock
+`--allow-concurrent`. A task another run has created but not yet recorded
+(between the send of its submit and the answer in its ledger) is in no
+ledger, so each run also publishes the requests of its submits in flight
+(`<entry>.inflight`, written before the send, cleared after the answer is
+recorded); a lookup waits until no other live run has its requests in flight
+before it takes any task for them. Adoptions (in doubt, resume) take the directory's lock
 and append what they adopt to the account's claims file, so two runs never
 adopt the same task. Lookups (in doubt, resume, audit) skip every task that
 another run on the same account recorded in its ledger (live, or ended in
@@ -62,10 +67,76 @@ def account_digest(base_url: str, identity: str) -> str:
     return hashlib.sha256(f"{base_url.rstrip('/')}|{identity}".encode()).hexdigest()[:24]
 
 
+INFLIGHT_MAX_S = 600.0  # a submit published longer ago than this belongs to a hung run
+
+
 @dataclass(slots=True)
 class Claim:
     taken: set[str]  # owned or claimed by other runs: never adopt these
     new: set[str] = field(default_factory=set)  # adopted now: claimed when the lock goes
+    busy: set[bytes] = field(default_factory=set)  # requests other live runs have in flight
+
+
+class InFlight:
+    """This run's submits between their send and their recorded answer, published for
+    the other runs' lookups (no-op outside the registry). Rewritten in place under an
+    exclusive flock (readers take it shared): two syscalls more per change, no new file."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path
+        self._sent: dict[bytes, list[float]] = {}
+        self._fd = -1
+
+    def add(self, fingerprint: bytes) -> None:
+        self._sent.setdefault(fingerprint, []).append(time.time())
+        self._publish()
+
+    def remove(self, fingerprint: bytes) -> None:
+        times = self._sent.get(fingerprint)
+        if times:
+            times.pop(0)
+            if not times:
+                del self._sent[fingerprint]
+            self._publish()
+
+    def _publish(self) -> None:
+        if self.path is None:
+            return
+        if self._fd < 0:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        body = orjson.dumps({fp.hex(): min(times) for fp, times in self._sent.items()})
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            os.pwrite(self._fd, body, 0)
+            os.ftruncate(self._fd, len(body))
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_in_flight(path: Path) -> dict[str, Any]:
+    """Another run's published submits in flight (hex fingerprint -> unix time sent)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return {}
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        raw = os.read(fd, 1 << 24)
+    finally:
+        os.close(fd)
+    try:
+        sent = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return sent if isinstance(sent, dict) else {}
 
 
 @contextlib.asynccontextmanager
@@ -139,6 +210,7 @@ class Registration:
         self.started = time.time()
         self._fd = -1
         self._cache: dict[str, tuple[tuple[int, int], set[str]]] = {}
+        self.in_flight = InFlight(self.path.with_suffix(".inflight"))
 
     def enter(self, allow_concurrent: bool) -> None:
         """Register; ConcurrentRunError if the same manifest runs live on this account."""
@@ -196,6 +268,21 @@ class Registration:
                     taken.add(uid)
         return taken
 
+    def others_busy(self) -> set[bytes]:
+        """Requests that other live runs on this account have sent and not yet recorded
+        the answer of: a task for them may exist on the server and in no ledger yet."""
+        busy: set[bytes] = set()
+        now = time.time()
+        for other in self.entries():
+            if not other.live or other.account != self.account:
+                continue
+            sent = read_in_flight(other.path.with_suffix(".inflight"))
+            for fp, t in sent.items():
+                if isinstance(t, int | float) and now - t < INFLIGHT_MAX_S:
+                    with contextlib.suppress(ValueError):
+                        busy.add(bytes.fromhex(fp))
+        return busy
+
     @property
     def _claims_path(self) -> Path:
         return self.dir / f"claims-{self.account}.txt"
@@ -210,7 +297,8 @@ class Registration:
         fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
-            claim = Claim(self.others_taken())
+            busy = self.others_busy()  # first: an answer is in the ledger before it leaves here
+            claim = Claim(self.others_taken(), busy=busy)
             yield claim
             if claim.new:
                 with self._claims_path.open("a", encoding="ascii") as fh:
@@ -241,5 +329,6 @@ class Registration:
             return
         with contextlib.suppress(OSError):
             os.close(self._write(time.time()))
+        self.in_flight.close()
         os.close(self._fd)
         self._fd = -1
