@@ -19,8 +19,8 @@ from runner.pipeline.gate import RequestGate
 from runner.pipeline.pool import Pool
 from runner.pipeline.reconcile import Reconciler
 from runner.records import TaskRecord
+from runner.rundir.inflight import InFlight
 from runner.rundir.ledger import Ledger
-from runner.rundir.registry import InFlight
 from runner.settings import RunOptions
 
 

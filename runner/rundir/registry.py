@@ -46,6 +46,7 @@ import orjson
 
 from runner.errors import ConcurrentRunError
 from runner.rundir import ledger
+from runner.rundir.inflight import InFlight, read_in_flight
 
 ENV = "SEEDREAM_BATCH_REGISTRY"
 KEEP_ENDED_S = 2 * 86_400.0  # entries of ended runs are pruned after this
@@ -75,68 +76,6 @@ class Claim:
     taken: set[str]  # owned or claimed by other runs: never adopt these
     new: set[str] = field(default_factory=set)  # adopted now: claimed when the lock goes
     busy: set[bytes] = field(default_factory=set)  # requests other live runs have in flight
-
-
-class InFlight:
-    """This run's submits between their send and their recorded answer, published for
-    the other runs' lookups (no-op outside the registry). Rewritten in place under an
-    exclusive flock (readers take it shared): two syscalls more per change, no new file."""
-
-    def __init__(self, path: Path | None = None):
-        self.path = path
-        self._sent: dict[bytes, list[float]] = {}
-        self._fd = -1
-
-    def add(self, fingerprint: bytes) -> None:
-        self._sent.setdefault(fingerprint, []).append(time.time())
-        self._publish()
-
-    def remove(self, fingerprint: bytes) -> None:
-        times = self._sent.get(fingerprint)
-        if times:
-            times.pop(0)
-            if not times:
-                del self._sent[fingerprint]
-            self._publish()
-
-    def _publish(self) -> None:
-        if self.path is None:
-            return
-        if self._fd < 0:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        body = orjson.dumps({fp.hex(): min(times) for fp, times in self._sent.items()})
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            os.pwrite(self._fd, body, 0)
-            os.ftruncate(self._fd, len(body))
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        if self.path is not None:
-            with contextlib.suppress(OSError):
-                self.path.unlink(missing_ok=True)
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-def read_in_flight(path: Path) -> dict[str, Any]:
-    """Another run's published submits in flight (hex fingerprint -> unix time sent)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return {}
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        raw = os.read(fd, 1 << 24)
-    finally:
-        os.close(fd)
-    try:
-        sent = orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError:
-        return {}
-    return sent if isinstance(sent, dict) else {}
 
 
 @contextlib.asynccontextmanager
