@@ -21,7 +21,7 @@ MANIFEST = "tasks:\n  - {prompt: twin, repeat: 3}\n" + "".join(f"  - c{i}\n" for
 async def test_a_second_live_run_of_the_same_manifest_is_refused_with_exit_75(
     sim_factory, tmp_path: Path
 ) -> None:
-    sim = await sim_factory(replace(FAST_SIM, gen_s=(5.0, 5.5)))  # outlives a CLI start
+    sim = await sim_factory(replace(FAST_SIM, gen_s=(3600.0, 3600.0)))  # until released
     first = Harness(tmp_path / "e1", sim)
     first.tmp.mkdir()
     manifest = first.manifest(MANIFEST)
@@ -33,6 +33,9 @@ async def test_a_second_live_run_of_the_same_manifest_is_refused_with_exit_75(
         second = await cli(
             "run", str(manifest), "--out", str(tmp_path / "e2"), "--quiet", env=sim_env(sim)
         )
+        sim.state.config = replace(sim.state.config, gen_s=(0.1, 0.3))  # the first run
+        for task in sim.state.tasks.values():  # may finish now
+            task.gen_s = 0.1
     assert second.returncode == 75, second.stderr
     message = second.stderr.decode()
     assert str(first.out.resolve()) in message and f"process {os.getpid()}" in message
