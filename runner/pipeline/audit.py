@@ -76,8 +76,11 @@ async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
             tg.start_soon(listing, client)
     if failed:
         raise failed[0]  # as one account's scan would: the audit is done later
+
     # A task another live run has created and not yet recorded is no duplicate of ours.
-    ours = {r.spec.request.fingerprint() for r in ctx.records.values() if r.unique_id}
+    def ours() -> set[bytes]:
+        return {r.spec.request.fingerprint() for r in ctx.records.values() if r.unique_id}
+
     async with ctx.reconciler.quiet_claim(ours):
         new = match(ctx, items, since)
     for rec, item in new:

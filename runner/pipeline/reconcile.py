@@ -240,13 +240,18 @@ class Reconciler:
         return found
 
     @asynccontextmanager
-    async def quiet_claim(self, fingerprints: set[bytes]) -> AsyncIterator[Claim]:
+    async def quiet_claim(
+        self, fingerprints: set[bytes] | Callable[[], set[bytes]]
+    ) -> AsyncIterator[Claim]:
         """The registry's claim, once no other live run has a submit of these requests
         between its send and its recorded answer. Whatever the lookup listed before is
-        then either in that run's ledger (so in `claim.taken`) or not that run's."""
+        then either in that run's ledger (so in `claim.taken`) or not that run's.
+        `fingerprints` may be a function: only asked when another run has any in flight."""
         while True:
             async with self.claim() as claim:
-                if not claim.busy & fingerprints:
+                if not claim.busy or not claim.busy & (
+                    fingerprints if isinstance(fingerprints, set) else fingerprints()
+                ):
                     yield claim
                     return
             await self._pause(BUSY_RECHECK_S)
