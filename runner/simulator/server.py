@@ -12,8 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from runner.simulator.app import STATE_KEY, make_app
+from runner.simulator.app import make_app
 from runner.simulator.config import SimConfig
+from runner.simulator.guard import STATE_KEY
 from runner.simulator.state import SimState
 
 log = logging.getLogger("runner.simulator")
