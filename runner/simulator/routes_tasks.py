@@ -118,6 +118,7 @@ async def page_tasks(request: web.Request) -> web.Response:
     if not isinstance(size, int) or not 1 <= size <= 50:
         return envelope(40000, "page_size: must be from 1 to 50")
     if ids:
+        state.id_queries.append(len(ids))
         tasks = [state.tasks[i] for i in dict.fromkeys(ids) if i in state.tasks]
     else:
         tasks = list(state.tasks.values())

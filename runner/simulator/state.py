@@ -81,6 +81,8 @@ class SimState:
     accounts: dict[str, AccountState] = field(default_factory=dict)
     token_account: dict[str, str] = field(default_factory=dict)
     foreign_queries: int = 0  # task ids asked about through an account that does not own them
+    # How many ids each id-filtered /task/page call asked about (polls, not listings).
+    id_queries: list[int] = field(default_factory=list)
     primary: AccountState = field(init=False)
 
     def __post_init__(self) -> None:
