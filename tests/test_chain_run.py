@@ -92,6 +92,9 @@ async def test_a_three_stage_chain_runs_without_stage_barriers(harness: Harness)
     assert f'href="#t-{parent["key"]}"' in page and f'id="t-{parent["key"]}"' in page
     status = status_text(status_data(h.out))
     assert "stage 3: 2 task(s) (clip ×2); done 2" in status
+    # status names, for each child, the parent outputs it was given.
+    given = f"scene [{parent['key'][:8]}] #1 ({parent['files'][0]})"
+    assert f"clip [{clip['key'][:8]}] done <- {given}" in status
 
 
 async def test_a_failed_parent_blocks_its_children_until_retry_failed(

@@ -19,7 +19,7 @@ from runner.manifest.tasks import run_dir_for
 from runner.names import display_name
 from runner.pipeline.wiring import audit_only
 from runner.records import TaskRecord, TaskState
-from runner.report.stages import stage_lines, stage_rows
+from runner.report.stages import chain_lines, chain_rows, stage_lines, stage_rows
 from runner.report.summary import (
     account_counts,
     build_summary,
@@ -82,6 +82,7 @@ def status_data(run_dir: Path) -> dict[str, Any]:
         "decisions": decision_counts(records),
         "blocked": blocked,
         "stages": stages,
+        "chain": chain_rows(replay.records) if stages else [],
         "in_doubt": {"adopted": replay.adopted, "resubmitted": replay.resubmitted},
         "duplicates_billed": replay.duplicates_billed(),
         "first_started": _iso(replay.first_t),
@@ -166,6 +167,8 @@ def status_text(data: dict[str, Any]) -> str:
     if data["stages"]:
         lines.append("stages:")
         lines += stage_lines(data["stages"])
+        lines.append("chain (what each chained task was given):")
+        lines += chain_lines(data["chain"])
     if data["blocked"]:
         lines.append("blocked (never sent; --retry-failed retries the failed task, then these):")
         for b in data["blocked"][:50]:

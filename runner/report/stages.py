@@ -9,7 +9,9 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from runner.records import Request
+from runner.names import display_name
+from runner.records import Request, TaskRecord
+from runner.report.summary import chain_of
 
 
 def stage_of(requests: Mapping[str, Request]) -> dict[str, int]:
@@ -57,4 +59,38 @@ def stage_lines(rows: list[dict[str, Any]]) -> list[str]:
         names = ", ".join(f"{n} ×{c}" if c > 1 else n for n, c in row["names"].items())
         states = ", ".join(f"{s} {c}" for s, c in sorted(row["states"].items()))
         lines.append(f"  stage {row['stage']}: {row['tasks']} task(s) ({names}); {states}")
+    return lines
+
+
+def chain_rows(records: dict[str, TaskRecord]) -> list[dict[str, Any]]:
+    """Each chained task with its parents and which of their outputs it was given."""
+    rows = []
+    for rec in records.values():
+        if not rec.spec.request.parents:
+            continue
+        given = chain_of(rec, records)["given"]
+        rows.append(
+            {
+                "key": rec.key,
+                "name": display_name(rec.spec),
+                "state": rec.state.value,
+                "parents": list(rec.spec.request.parents),
+                "given": [{k: g[k] for k in ("parent", "name", "index", "file")} for g in given],
+            }
+        )
+    return rows
+
+
+def chain_lines(rows: list[dict[str, Any]], most: int = 20) -> list[str]:
+    """`child [key] state <- parent #n (file), ...`, at most `most` lines."""
+    lines = []
+    for row in rows[:most]:
+        given = ", ".join(
+            f"{g['name']} [{g['parent'][:8]}] #{g['index'] + 1}"
+            + (f" ({g['file']})" if g["file"] else " (not downloaded yet)")
+            for g in row["given"]
+        )
+        lines.append(f"  {row['name']} [{row['key'][:8]}] {row['state']} <- {given}")
+    if len(rows) > most:
+        lines.append(f"  … and {len(rows) - most} more (see --json or summary.json)")
     return lines
