@@ -97,6 +97,21 @@ async def test_a_large_run_opens_on_its_first_page_and_pages_through_chunks(
         assert await page.evaluate(loaded) < 7  # ...and only the cards of the page it shows
 
 
+@needs_chromium
+async def test_a_link_to_a_card_on_another_page_finds_it(tmp_path: Path) -> None:
+    # A chained task links to its parent's card (#t-<key>); pages hold 100 cards.
+    run_dir = build(tmp_path / "big", 450, files=False)
+    report(run_dir)
+    key = orjson.loads((run_dir / "summary.json").read_bytes())["items"][420]["key"]
+    async with open_browser(tmp_path) as page:
+        await page.goto((run_dir / "index.html").as_uri())
+        await page.wait_for(SHOWN)
+        assert await page.evaluate(f"document.getElementById('t-{key}') === null")
+        await page.evaluate(f"location.hash = '#t-{key}'")
+        await page.wait_for(f"document.getElementById('t-{key}') !== null")
+        assert await page.evaluate(f"{CARDS}.length") == 1
+
+
 async def test_local_references_keep_their_file_names_and_show_as_thumbnails(
     harness: Harness,
 ) -> None:

@@ -135,6 +135,16 @@
   document.getElementById("prev").addEventListener("click", () => state.page > 0 && show(state.page - 1));
   document.getElementById("next").addEventListener("click", () =>
     (state.page + 1) * G.page < state.total && show(state.page + 1));
+  // A link to a card (a chained task's parent) whose card is on another page: find it by key.
+  async function follow() {
+    const id = decodeURIComponent(location.hash.slice(1));
+    if (!id.startsWith("t-") || document.getElementById(id)) return;
+    form.elements.q.value = id.slice(2);
+    await show(0);
+    const found = document.getElementById(id);
+    if (found) found.scrollIntoView();
+  }
+  window.addEventListener("hashchange", follow);
   state.total = G.total;
-  show(0);
+  show(0).then(follow);
 })();
