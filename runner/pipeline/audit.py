@@ -25,9 +25,9 @@ import anyio
 
 from runner.api.client import ApiClient
 from runner.errors import DownloadError, StillInDoubt, TransientApiError
+from runner.pipeline import reconcile, tasklist
 from runner.pipeline.context import RunContext
 from runner.pipeline.download import fetch
-from runner.pipeline.reconcile import same_request, scan
 from runner.records import TaskRecord
 
 log = logging.getLogger("runner.audit")
@@ -59,15 +59,15 @@ async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
     until = time.time()
     since = (state.audited_until or state.first_t or until) - ctx.options.clock_skew_s
     pages = max(ctx.options.max_scan_pages, len(ctx.records) // 25 + 20)
-    items: list[dict[str, Any]] = []
     kinds = sorted({r.spec.request.creation_type for r in ctx.records.values()}) or [3]
-
+    matcher = Matcher(ctx, since)
     failed: list[TransientApiError] = []
 
     async def listing(client: ApiClient) -> None:
         try:
-            for kind in kinds:
-                items.extend(await scan(client, since, pages, kind))  # images, videos apart
+            for kind in kinds:  # images, videos apart; each page matched, then dropped
+                async for batch in tasklist.pages(client, since, pages, kind):
+                    matcher.feed(batch)
         except TransientApiError as exc:
             failed.append(exc)
 
@@ -82,10 +82,8 @@ async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
         return {r.spec.request.fingerprint() for r in ctx.records.values() if r.unique_id}
 
     async with ctx.reconciler.quiet_claim(ours):
-        new = match(ctx, items, since)
-    for rec, item in new:
-        uid = item["unique_id"]
-        status = str(item.get("progress_desc") or "")
+        new = matcher.unclaimed()
+    for rec, uid, status in new:
         ctx.ledger.write(
             {"e": "duplicate", "key": rec.key, "uid": uid, "status": status, "files": []},
             durable=True,
@@ -108,38 +106,53 @@ async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
             total,
         )
     else:
-        log.info("audit: no task created twice (%d listed since the last audit)", len(items))
+        log.info("audit: no task created twice (%d listed since the last audit)", matcher.listed)
     return len(new)
 
 
-def match(
-    ctx: RunContext, items: list[dict[str, Any]], since: float
-) -> list[tuple[TaskRecord, dict[str, Any]]]:
-    """Unknown listed tasks that repeat the request of one of ours that has its task."""
-    known = ctx.taken | ctx.reconciler.others_taken() | set(ctx.ledger.state.duplicates)
-    owners: dict[str, list[TaskRecord]] = defaultdict(list)
-    for rec in ctx.records.values():
-        if rec.unique_id:
-            owners[rec.spec.request.prompt].append(rec)
-    found = []
-    for item in items:
-        uid, created = item.get("unique_id"), item.get("create_time")
-        info = item.get("photo_info") or item.get("motion_info")  # an image's, or a video's
-        if (
-            not isinstance(uid, str)
-            or uid in known
-            or not isinstance(created, int | float)
-            or created < since
-            or not isinstance(info, dict)
-            or item.get("progress_desc") in NOT_CHARGED
-        ):
-            continue
-        for rec in owners.get(str(info.get("ref_prompt")), ()):
-            if same_request(item, rec.spec.request, ctx.reconciler.refs_of(rec)):
-                found.append((rec, item))
-                known.add(uid)
-                break
-    return found
+class Matcher:
+    """Matches the listing page by page: of the account's tasks only the duplicates found
+    are kept (record, uid, status), so the audit's memory does not grow with the account."""
+
+    def __init__(self, ctx: RunContext, since: float):
+        self.ctx, self.since, self.listed = ctx, since, 0
+        self.known = ctx.taken | ctx.reconciler.others_taken() | set(ctx.ledger.state.duplicates)
+        # prompt -> our records that have their task: one record, or several sharing a prompt
+        self.owners: dict[str, TaskRecord | list[TaskRecord]] = {}
+        for rec in ctx.records.values():
+            if rec.unique_id:
+                prompt = rec.spec.request.prompt
+                held = self.owners.setdefault(prompt, rec)
+                if isinstance(held, list):
+                    held.append(rec)
+                elif held is not rec:
+                    self.owners[prompt] = [held, rec]
+        self.found: list[tuple[TaskRecord, str, str]] = []
+
+    def feed(self, items: list[dict[str, Any]]) -> None:
+        """Unknown listed tasks that repeat the request of one of ours that has its task."""
+        self.listed += len(items)
+        for item in items:
+            uid, created = item.get("unique_id"), item.get("create_time")
+            if (
+                not isinstance(uid, str)
+                or uid in self.known
+                or not isinstance(created, int | float)
+                or created < self.since
+                or item.get("progress_desc") in NOT_CHARGED
+            ):
+                continue
+            held = self.owners.get(tasklist.listed_prompt(item) or "")
+            for rec in held if isinstance(held, list) else (held,) if held else ():
+                if reconcile.same_request(item, rec.spec.request, self.ctx.reconciler.refs_of(rec)):
+                    self.found.append((rec, uid, str(item.get("progress_desc") or "")))
+                    self.known.add(uid)
+                    break
+
+    def unclaimed(self) -> list[tuple[TaskRecord, str, str]]:
+        """The matches, less those another live run has recorded since the listing began."""
+        others = self.ctx.reconciler.others_taken()
+        return [found for found in self.found if found[1] not in others]
 
 
 async def _fetch_missing(ctx: RunContext, wait_s: float) -> None:

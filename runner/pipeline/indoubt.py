@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
+from typing import Any
 
 from runner.errors import AuthError, StillInDoubt
 from runner.pipeline.context import RunContext
 from runner.pipeline.pool import Account, Pool
-from runner.pipeline.reconcile import assign
+from runner.pipeline.reconcile import assign, same_request
+from runner.pipeline.tasklist import listed_prompt, slim
 from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.run")
@@ -42,12 +45,29 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
         return
     found: dict[str, str] = {}
     listed = 0
+    by_prompt: dict[str, list[TaskRecord]] = defaultdict(list)
+    for rec in unsent:
+        by_prompt[rec.spec.request.prompt].append(rec)
+
+    def keep(item: dict[str, Any]) -> dict[str, Any] | None:
+        """Only a task that could be adopted is kept (slimmed): the listing is never held."""
+        nonlocal listed
+        if item.get("progress_desc") in ("Error", "Fail"):
+            return None
+        listed += 1
+        if item.get("unique_id") in ctx.taken:
+            return None
+        for rec in by_prompt.get(listed_prompt(item) or "", ()):
+            if rec.key not in found and same_request(
+                item, rec.spec.request, ctx.reconciler.refs_of(rec)
+            ):
+                return slim(item)
+        return None
+
     accounts = ctx.pool.alive if ctx.pool is not None else [None]
     for account in accounts:  # a pool: each account lists the tasks it created
         reconciler = ctx.reconciler if account is None else account.reconciler
-        items = await reconciler.listing(since - ctx.options.clock_skew_s)
-        items = [i for i in items if i.get("progress_desc") not in ("Error", "Fail")]
-        listed += len(items)
+        items = await reconciler.listing(since - ctx.options.clock_skew_s, keep)
         wanted = [
             (r.key, since, r.spec.request, ctx.reconciler.refs_of(r))
             for r in unsent

@@ -35,6 +35,7 @@ from runner.api import retry
 from runner.api.client import ApiClient
 from runner.errors import StillInDoubt, TransientApiError
 from runner.pipeline.gate import RequestGate
+from runner.pipeline.tasklist import prompt_filter, scan
 from runner.records import Request, TaskRecord
 from runner.rundir.registry import Claim, no_claims
 
@@ -95,33 +96,6 @@ def assign(
         pool.remove(best)
         found[key] = best["unique_id"]
     return found
-
-
-async def scan(
-    client: ApiClient, since_t: float, max_pages: int, kind_type: int = 3
-) -> list[dict[str, Any]]:
-    """The account's tasks of one kind (3 image, 4 video) back to `since_t`, newest first.
-
-    The order of `list` is undocumented: stopping early is only done while
-    every page seen so far came in descending create_time order.
-    """
-    items: list[dict[str, Any]] = []
-    previous: float | None = None
-    descending = True
-    for page in range(1, max_pages + 1):
-        batch, total_page, _ = await client.page([], page, 50, kind_type)
-        items.extend(batch)
-        for item in batch:
-            t = item.get("create_time")
-            if isinstance(t, int | float):
-                descending = descending and (previous is None or t <= previous)
-                previous = t
-        if not batch or page >= total_page:
-            return items
-        if descending and previous is not None and previous < since_t:
-            return items
-    log.warning("in-doubt scan stopped after %d pages (--max-scan-pages)", max_pages)
-    return items
 
 
 class Reconciler:
@@ -204,9 +178,10 @@ class Reconciler:
             try:
                 async with self.gate.reconciling(fingerprints):
                     items = []
+                    keep = prompt_filter({r.spec.request.prompt for r in pending})
                     for kind in sorted({r.spec.request.creation_type for r in pending}):
                         since = oldest - self.skew_s
-                        items += await scan(self.client, since, self.max_pages, kind)
+                        items += await scan(self.client, since, self.max_pages, kind, keep)
                     wanted = [
                         (r.key, r.intent_at or 0.0, r.spec.request, self.refs_of(r))
                         for r in pending
@@ -256,13 +231,17 @@ class Reconciler:
                     return
             await self._pause(BUSY_RECHECK_S)
 
-    async def listing(self, since: float) -> list[dict[str, Any]]:
-        """The account's tasks back to `since`; failed lookups are retried until the run stops
-        (StillInDoubt)."""
+    async def listing(
+        self,
+        since: float,
+        keep: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The account's tasks back to `since` (with `keep`: only what it keeps of them);
+        failed lookups are retried until the run stops (StillInDoubt)."""
         failures = 0
         while True:
             try:
-                return await scan(self.client, since, self.max_pages)
+                return await scan(self.client, since, self.max_pages, keep=keep)
             except TransientApiError as exc:
                 failures += 1
                 log.info("task listing failed (%s); trying again", exc)

@@ -1,0 +1,97 @@
+"""The account's task list (`/task/page` without ids), read a page at a time.
+
+An account can hold far more tasks than a run: whoever reads the listing (the
+in-doubt lookup, resume-time adoption, the end-of-run audit) keeps only what
+can match one of its requests, reduced by `slim` to the fields a match reads,
+and drops the rest of each page before the next is fetched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from runner.api.client import ApiClient
+
+log = logging.getLogger("runner.reconcile")
+
+# What `same_request`, `assign` and the audit read of a listed task: nothing else is kept.
+_ITEM_FIELDS = (
+    *("unique_id", "create_time", "progress_desc"),
+    *("model_code", "ref_img_url", "aspect_ratio"),
+)
+_INFO_FIELDS = (
+    *("ref_prompt", "ref_img_url", "start_frame", "end_frame", "aspect_ratio"),
+    *("clarity", "number_of_images", "video_duration", "quality_mode"),
+)
+
+
+def slim(item: dict[str, Any]) -> dict[str, Any]:
+    """A listed task reduced to the fields a match reads (not its URLs, not the rest)."""
+    out = {k: item[k] for k in _ITEM_FIELDS if k in item}
+    for name in ("photo_info", "motion_info"):
+        info = item.get(name)
+        if isinstance(info, dict):
+            out[name] = {k: info[k] for k in _INFO_FIELDS if k in info}
+    return out
+
+
+def listed_prompt(item: dict[str, Any]) -> str | None:
+    """The prompt a listed task (image or video) was created with."""
+    info = item.get("photo_info") or item.get("motion_info")
+    prompt = info.get("ref_prompt") if isinstance(info, dict) else None
+    return prompt if isinstance(prompt, str) else None
+
+
+def prompt_filter(prompts: set[str]) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """`keep` for `scan`: only tasks carrying one of these prompts, slimmed."""
+
+    def keep(item: dict[str, Any]) -> dict[str, Any] | None:
+        return slim(item) if listed_prompt(item) in prompts else None
+
+    return keep
+
+
+async def pages(
+    client: ApiClient, since_t: float, max_pages: int, kind_type: int = 3
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The account's tasks of one kind (3 image, 4 video) back to `since_t`, a page at a time,
+    newest first: a caller keeps what it needs of each page, never the whole listing.
+
+    The order of `list` is undocumented: stopping early is only done while
+    every page seen so far came in descending create_time order.
+    """
+    previous: float | None = None
+    descending = True
+    for page in range(1, max_pages + 1):
+        batch, total_page, _ = await client.page([], page, 50, kind_type)
+        for item in batch:
+            t = item.get("create_time")
+            if isinstance(t, int | float):
+                descending = descending and (previous is None or t <= previous)
+                previous = t
+        yield batch
+        if not batch or page >= total_page:
+            return
+        if descending and previous is not None and previous < since_t:
+            return
+    log.warning("in-doubt scan stopped after %d pages (--max-scan-pages)", max_pages)
+
+
+async def scan(
+    client: ApiClient,
+    since_t: float,
+    max_pages: int,
+    kind_type: int = 3,
+    keep: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+) -> list[dict[str, Any]]:
+    """The account's tasks of one kind back to `since_t` (see `pages`); with `keep`, only
+    what it returns for each (None: dropped), so memory follows the matches, not the account."""
+    items: list[dict[str, Any]] = []
+    async for batch in pages(client, since_t, max_pages, kind_type):
+        if keep is None:
+            items.extend(batch)
+        else:
+            items.extend(k for k in map(keep, batch) if k is not None)
+    return items
