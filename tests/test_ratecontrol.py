@@ -38,6 +38,21 @@ def test_a_40001_cuts_straight_to_what_the_server_accepted() -> None:
     assert c.rate == pytest.approx(P.near * 20.0)
 
 
+def test_a_second_40001_of_one_burst_keeps_the_measured_limit() -> None:
+    """A jitter burst answers two calls with 40001, the second sent after the first
+    cut: the server's window still held ten of ours, so the limit is still 10, and
+    the rate is back just under it in seconds, not after `forget_s` of probing."""
+    c = RateController(10.0, now=0.0)
+    for i in range(10):  # the server took 10 calls in the last second
+        c.on_accepted(0.05 + i * 0.1)
+    c.on_throttled(1.0, sent_at=0.98)
+    assert c.trip_rate == 10.0
+    c.on_throttled(1.04, sent_at=1.02)  # sent after the cut, refused all the same
+    assert c.rate == pytest.approx(10.0 * P.decrease**2)
+    assert c.trip_rate == 10.0  # not the already-cut 8.5
+    assert c.current(4.0) == pytest.approx(P.near * 10.0)
+
+
 def test_climbs_fast_below_the_trip_rate_then_probes_slowly() -> None:
     c = RateController(40.0, now=0.0)
     c.on_throttled(0.0)  # tripped at 40 (nothing measured: the multiplicative cut)

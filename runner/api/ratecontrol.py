@@ -68,7 +68,12 @@ class RateController:
         while self._accepted and self._accepted[0] <= now - p.window_s:
             self._accepted.popleft()
         held = len(self._accepted)  # what the server's window holds of ours
-        self.trip_rate = min(self.rate, float(held) / p.window_s) if held else self.rate
+        # The measurement, not the rate in force: a second 40001 from the same burst
+        # (sent after the first cut, while the window still held the calls before it)
+        # would otherwise take the already-cut rate for the server's limit, and the
+        # rate would then crawl back at the probe pace for `forget_s`.
+        measured = min(self.max_rate, float(held) / p.window_s)
+        self.trip_rate = measured if held else self.rate
         self._last_throttle = now
         self.rate = max(p.min_rate, min(self.rate * p.decrease, p.near * self.trip_rate))
         oldest_leaves = self._accepted[0] + p.window_s if held else now
