@@ -88,12 +88,13 @@ async def _run(
     new: list[TaskRecord] = (),  # type: ignore[assignment]
     resumed: list[TaskRecord] = (),  # type: ignore[assignment]
     keep_submitting: bool = False,
+    pool: object = None,
 ) -> list[TaskRecord]:
     ctx = SimpleNamespace(
         options=OPTIONS,
         client=pages,
         limiter=SimpleNamespace(rate=10.0),
-        pool=None,
+        pool=pool,
         stats=Stats(),
         ledger=SimpleNamespace(write=lambda event, durable=False: None),
         chain=None,
@@ -170,3 +171,24 @@ async def test_videos_are_polled_on_their_models_schedule_and_listed_apart() -> 
     for (_, ids), kind in zip(pages.calls, pages.types, strict=True):  # never mixed in a call
         assert {uid in ("u10", "u11") for uid in ids} == {kind == 4}
     assert len(done) == 4
+
+
+class _Account:
+    def __init__(self, client: Pages) -> None:
+        self.client, self.alive = client, True
+
+
+async def test_once_submitted_each_accounts_tasks_get_their_own_calls_each_interval() -> None:
+    """A call lists one account's tasks, so two accounts' due tasks need two calls a
+    sweep: the second account is asked half an interval later, not a whole one."""
+    clock = SteppedClock()
+    pages = Pages(clock, done_at_check=2)
+    accounts = {"a": _Account(pages), "b": _Account(pages)}
+    pool = SimpleNamespace(of=lambda rec: accounts[rec.account], rate=10.0)
+    records = _records(20)
+    for i, rec in enumerate(records):
+        rec.account = "a" if i < 10 else "b"
+    done = await _run(pages, clock, new=records, pool=pool)
+    a_ids, b_ids = [f"u{i}" for i in range(10)], [f"u{i}" for i in range(10, 20)]
+    assert pages.calls == [(5.0, a_ids), (6.0, b_ids), (7.0, a_ids), (9.0, b_ids)]
+    assert len(done) == 20

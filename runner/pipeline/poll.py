@@ -14,7 +14,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,8 @@ class Poller:
         self._inflow_done = False
         self._last_poll = -1e9
         self._intact = True
+        # Tasks waiting here per (account, kind): each needs its own calls.
+        self._groups: Counter[tuple[Account | None, int]] = Counter()
         for rec in initial:
             self._push(clock.now(), _Due(rec, first=False))
 
@@ -70,8 +72,13 @@ class Poller:
     def in_flight(self) -> int:
         return len(self._heap) + len(self._ready)
 
+    def _group(self, rec: TaskRecord) -> tuple[Account | None, int]:
+        pool = self.ctx.pool
+        return (pool.of(rec) if pool is not None else None, rec.spec.request.creation_type)
+
     def _push(self, due: float, entry: _Due) -> None:
         heapq.heappush(self._heap, (due, next(self._seq), entry))
+        self._groups[self._group(entry.record)] += 1
 
     async def run(self) -> None:
         async with self.to_download, anyio.create_task_group() as tg:
@@ -123,14 +130,15 @@ class Poller:
 
         While submitting, polls take at most `poll_share` of the account's rate.
         Afterwards every in-flight task is still seen about once per
-        `poll_interval_s`, in as few calls as that allows.
+        `poll_interval_s`, in as few calls as that allows: a call lists one
+        account's tasks of one kind, so each such group needs its own calls.
         """
         opts = self.ctx.options
         if submitting:
             pool = self.ctx.pool
             rate = pool.rate if pool is not None else self.ctx.limiter.rate
             return self._last_poll + 1.0 / (opts.poll_share * rate)
-        sweeps = max(1, -(-self.in_flight // BATCH))
+        sweeps = max(1, sum(-(-n // BATCH) for n in self._groups.values()))
         return self._last_poll + opts.poll_interval_s / sweeps
 
     def nudge(self) -> None:
@@ -198,6 +206,10 @@ class Poller:
             else:
                 other.append((due, entry))
         self._ready.extendleft(reversed(other))
+        group = self._group(first)
+        self._groups[group] -= len(batch)
+        if not self._groups[group]:
+            del self._groups[group]
         return batch, account
 
     async def _handle(self, entry: _Due, item: dict[str, Any] | None, trace: str) -> None:
