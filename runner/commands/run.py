@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
 
 from runner import logsetup
 from runner.api.accounts import load_accounts
@@ -33,7 +32,7 @@ from runner.pipeline.progress import live_reporter, plain_reporter
 from runner.pipeline.wiring import OpenRun, Outcome, Reporter, run_pipeline
 from runner.records import TaskSpec
 from runner.report.notify import notify
-from runner.report.summary import build_summary, exit_code, write_reports
+from runner.report.summary import build_summary, exit_code, read_head, write_reports
 from runner.rundir import checkpoint
 from runner.rundir.chainstate import settle_blocked
 from runner.rundir.files import clean_partials, default_run_dir, writing
@@ -258,7 +257,7 @@ def final_line(request: RunRequest, code: int) -> str:
     name, summary_path = _name_and_summary(request)
     counts = ""
     if summary_path is not None and summary_path.exists():
-        summary = orjson.loads(summary_path.read_bytes())
+        summary = read_head(summary_path)  # not the items: 100,000 tasks would cost ~300 MB
         t, img, vid = summary["tasks"], summary["images"], summary.get("videos") or {}
         name = summary.get("name") or name
         counts = (

@@ -186,13 +186,35 @@ def build_summary(
     }
 
 
+ITEMS_MARK = b',\n  "items": ['  # a raw newline is never inside a JSON string
+
+
+def read_head(path: Path) -> dict[str, Any]:
+    """summary.json without its items (the counts, the duplicates ...), read only up to
+    them: a one-line report of a 100,000-task run does not load every task."""
+    buf = bytearray()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 16):
+            buf += chunk
+            at = buf.find(ITEMS_MARK, max(0, len(buf) - len(chunk) - len(ITEMS_MARK)))
+            if at >= 0:
+                head = orjson.loads(bytes(buf[:at]) + b"\n}")
+                break
+        else:
+            head = orjson.loads(bytes(buf))
+    if not isinstance(head, dict):
+        raise ValueError(f"{path}: not a summary")
+    head.pop("items", None)
+    return head
+
+
 def write_reports(run_dir: Path, head: dict[str, Any], records: list[TaskRecord]) -> None:
     """summary.json and index.html, written item by item and renamed into place."""
     refs, by_key = head.get("references"), {rec.key: rec for rec in records}
     summary_tmp = run_dir / ".summary.json.tmp"
     with writing(run_dir / "summary.json"), summary_tmp.open("wb") as fh:
         top = orjson.dumps(head, option=orjson.OPT_INDENT_2)
-        fh.write(top[:-2] + b',\n  "items": [')  # reopen the object to append the items
+        fh.write(top[:-2] + ITEMS_MARK)  # reopen the object to append the items
         for i, rec in enumerate(records):
             fh.write(b"\n    " if i == 0 else b",\n    ")
             fh.write(orjson.dumps(item_of(rec, refs, by_key)))
