@@ -7,50 +7,36 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from runner.api.credentials import Credentials, resolve_base_url, resolve_credentials
-from runner.errors import RunDirError
+from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, RunDirError
 from runner.manifest.tasks import run_dir_for
-from runner.names import display_name
 from runner.pipeline.wiring import audit_only
 from runner.records import TaskRecord, TaskState
 from runner.report.stages import chain_lines, chain_rows, stage_lines, stage_rows
-from runner.report.summary import (
-    account_counts,
-    build_summary,
-    decision_counts,
-    exit_code,
-    file_counts,
-    write_reports,
-)
+from runner.report.summary import build_summary, write_reports
 from runner.report.text import dumps
-from runner.rundir import ledger
+from runner.rundir import ledger, statusread
 from runner.rundir.lock import RunLock
+from runner.rundir.tally import Tally, rates_since, tally_of
 
 
 def status_data(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "ledger.jsonl"
     if not path.exists():
         raise RunDirError(f"{run_dir}: no ledger.jsonl here; is it a run directory?")
-    replay = ledger.read(path)
-    records = list(replay.records.values())
-    states = Counter(rec.state.value for rec in records)
-    failures = [
-        {
-            "key": r.key,
-            "name": display_name(r.spec),
-            "unique_id": r.unique_id,
-            "error": r.error,
-            "trace_id": r.trace_id,
-        }
-        for r in records
-        if r.state is TaskState.FAILED
-    ]
+    records: list[TaskRecord] = []
+    quick = statusread.read(path)  # the checkpoint's tally and the ledger's tail
+    if quick is not None:
+        replay, tally = quick
+    else:
+        replay = ledger.read(path)
+        records = list(replay.records.values())
+        tally = tally_of(records, rates_since(replay.runs, replay.first_t))
     blocked = [
         {
             "key": r.key,
@@ -74,12 +60,12 @@ def status_data(run_dir: Path) -> dict[str, Any]:
     ended = ends[-1] if ends and (not starts or ends[-1]["t"] >= starts[-1]["t"]) else None
     return {
         "run_dir": str(run_dir),
-        "tasks": len(records),
-        "states": {s.value: states.get(s.value, 0) for s in TaskState},
-        "images": file_counts(r for r in records if r.spec.request.kind != "video"),
-        "videos": file_counts(r for r in records if r.spec.request.kind == "video"),
-        "failures": failures,
-        "decisions": decision_counts(records),
+        "tasks": tally.tasks,
+        "states": {s.value: tally.states.get(s.value, 0) for s in TaskState},
+        "images": _files(tally, "image"),
+        "videos": _files(tally, "video"),
+        "failures": tally.failures_list(),
+        "decisions": {d: tally.decisions[d] for d in ("keep", "reject", "none")},
         "blocked": blocked,
         "stages": stages,
         "chain": chain_rows(replay.records) if stages else [],
@@ -88,31 +74,53 @@ def status_data(run_dir: Path) -> dict[str, Any]:
         "first_started": _iso(replay.first_t),
         "last_run_started": _iso(starts[-1]["t"]) if starts else None,
         "last_progress": _iso(replay.last_progress_t),
-        "rates": _rates(
-            records, starts[-1]["t"] if starts else replay.first_t, replay.last_progress_t
-        ),
+        "rates": _rates(tally, replay.last_progress_t),
         "last_run_api": ended.get("api") if ended else None,
         "last_run_ended": _iso(ended["t"]) if ended else None,
         "last_run_exit": ended.get("exit") if ended else None,
         "last_run_stopped": ended.get("stopped") if ended else None,
         "running": RunLock(run_dir).held(),
-        "exit_code": exit_code(records),
+        "exit_code": _exit_code(tally),
         "ledger_events": replay.events,
         "bad_ledger_lines": replay.bad_lines,
-        **({"accounts": accounts} if (accounts := account_counts(records)) else {}),
+        **({"accounts": accounts} if (accounts := _accounts(tally)) else {}),
     }
 
 
-def _rates(records: list[TaskRecord], since: float | None, until: float | None) -> dict[str, float]:
+def _files(tally: Tally, kind: str) -> dict[str, int]:
+    return {
+        "expected": tally.files[f"{kind}_expected"],
+        "downloaded": tally.files[f"{kind}_downloaded"],
+    }
+
+
+def _accounts(tally: Tally) -> dict[str, dict[str, int]]:
+    """Tasks per pool account label and status; {} when no task names an account."""
+    return {
+        label: {"tasks": c.total(), **{s: c[s] for s in ("succeeded", "failed", "pending")}}
+        for label, c in sorted(tally.accounts.items())
+        if c.total() > 0
+    }
+
+
+def _exit_code(tally: Tally) -> int:
+    states = {TaskState(s) for s, n in tally.states.items() if n > 0}
+    if any(not s.final for s in states):
+        return EXIT_STOPPED
+    if TaskState.FAILED in states or TaskState.BLOCKED in states:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _rates(tally: Tally, until: float | None) -> dict[str, float]:
     """Tasks submitted and finished per minute in the latest run, from the ledger."""
+    since = tally.since
     if since is None or until is None or until <= since:
         return {"submitted_per_min": 0.0, "finished_per_min": 0.0}
     minutes = (until - since) / 60
-    submitted = sum(1 for r in records if r.submitted_at and r.submitted_at >= since)
-    finished = sum(1 for r in records if r.finished_at and r.finished_at >= since)
     return {
-        "submitted_per_min": round(submitted / minutes, 1),
-        "finished_per_min": round(finished / minutes, 1),
+        "submitted_per_min": round(tally.submitted_since / minutes, 1),
+        "finished_per_min": round(tally.finished_since / minutes, 1),
     }
 
 

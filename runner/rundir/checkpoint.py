@@ -33,6 +33,7 @@ import orjson
 from runner.records import Attempt, ImageFile, Request, TaskRecord, TaskSpec, TaskState
 from runner.rundir.files import commit_file
 from runner.rundir.replay import FORMAT_VERSION, Replay
+from runner.rundir.tally import rates_since, tally_of
 
 log = logging.getLogger("runner.ledger")
 CHECKPOINT_NAME = "ledger.checkpoint"
@@ -134,6 +135,10 @@ def write(run_dir: Path, replay: Replay, offset: int) -> Path:
         "anchor": tail,
         "tasks": len(replay.records),
         "replay": {f.name: getattr(replay, f.name) for f in _REPLAY_FIELDS},
+        # what status prints, so it need not load the records (rundir.tally)
+        "status": tally_of(
+            replay.records.values(), rates_since(replay.runs, replay.first_t)
+        ).to_json(),
     }
     temp = run_dir / f".{CHECKPOINT_NAME}.tmp"
     with temp.open("wb") as out:
@@ -193,19 +198,47 @@ def record_lines(ledger_path: Path) -> Iterator[bytes]:
         yield from fh
 
 
-def load(ledger_path: Path, header: dict[str, Any]) -> Replay:
-    """The Replay the checkpoint holds (without the tail after its offset)."""
+def load_head(header: dict[str, Any]) -> Replay:
+    """The Replay the checkpoint's header holds: everything but the records."""
     replay = Replay()
     for f in _REPLAY_FIELDS:
         if f.name in header["replay"]:
             value = header["replay"][f.name]
             decode = DECODERS.get(f.name)
             setattr(replay, f.name, decode(value) if decode else value)
+    replay.checkpoint_events = replay.events
+    return replay
+
+
+def find_records(ledger_path: Path, keys: set[str]) -> dict[str, tuple[int, TaskRecord]]:
+    """The checkpoint's records of `keys` (key -> position, record), decoding no other."""
+    found: dict[str, tuple[int, TaskRecord]] = {}
+    if not keys:
+        return found
+    for pos, line in enumerate(record_lines(ledger_path)):
+        # each line starts with {"k":"<key>", (encode_record); a key needing
+        # escapes is not found this way, so it is decoded and compared
+        end = line.find(b'"', 6)
+        plain = line.startswith(b'{"k":"') and end > 6 and b"\\" not in line[6:end]
+        key = line[6:end].decode() if plain else None
+        if key is None:
+            rec = decode_record(line)
+            if rec.key in keys:
+                found[rec.key] = (pos, rec)
+        elif key in keys:
+            found[key] = (pos, decode_record(line))
+            if len(found) == len(keys):
+                break
+    return found
+
+
+def load(ledger_path: Path, header: dict[str, Any]) -> Replay:
+    """The Replay the checkpoint holds (without the tail after its offset)."""
+    replay = load_head(header)
     records = replay.records
     for line in record_lines(ledger_path):
         rec = decode_record(line)
         records[rec.spec.key] = rec
-    replay.checkpoint_events = replay.events
     if len(records) != header.get("tasks"):
         raise ValueError(f"checkpoint holds {len(records)} of {header.get('tasks')} tasks")
     return replay
