@@ -56,7 +56,7 @@ def _fold_tail(path: Path, header: dict[str, object], tally: Tally) -> tuple[Rep
     assert isinstance(offset, int)
     with path.open("rb") as fh:
         fh.seek(offset)
-        lines = fh.read().splitlines(keepends=True)
+        lines = fh.readlines()  # split at \n only, as a replay of the file does
     found = checkpoint.find_records(path, _tail_keys(lines))
     old: dict[str, TaskRecord] = {}
     for key, (pos, rec) in sorted(found.items(), key=lambda kv: kv[1][0]):
