@@ -192,9 +192,12 @@ def usable(ledger_path: Path) -> dict[str, Any] | None:
     return header
 
 
-def record_lines(ledger_path: Path) -> Iterator[bytes]:
+def record_lines(ledger_path: Path, header: dict[str, Any] | None = None) -> Iterator[bytes]:
+    """The record lines of the checkpoint whose header is `header`: a run may have
+    replaced the file since that header was read (then ValueError)."""
     with (ledger_path.parent / CHECKPOINT_NAME).open("rb") as fh:
-        fh.readline()
+        if orjson.loads(fh.readline()) != header and header is not None:
+            raise ValueError("the checkpoint was replaced meanwhile")
         yield from fh
 
 
@@ -210,12 +213,14 @@ def load_head(header: dict[str, Any]) -> Replay:
     return replay
 
 
-def find_records(ledger_path: Path, keys: set[str]) -> dict[str, tuple[int, TaskRecord]]:
+def find_records(
+    ledger_path: Path, header: dict[str, Any], keys: set[str]
+) -> dict[str, tuple[int, TaskRecord]]:
     """The checkpoint's records of `keys` (key -> position, record), decoding no other."""
     found: dict[str, tuple[int, TaskRecord]] = {}
     if not keys:
         return found
-    for pos, line in enumerate(record_lines(ledger_path)):
+    for pos, line in enumerate(record_lines(ledger_path, header)):
         # each line starts with {"k":"<key>", (encode_record); a key needing
         # escapes is not found this way, so it is decoded and compared
         end = line.find(b'"', 6)
@@ -236,7 +241,7 @@ def load(ledger_path: Path, header: dict[str, Any]) -> Replay:
     """The Replay the checkpoint holds (without the tail after its offset)."""
     replay = load_head(header)
     records = replay.records
-    for line in record_lines(ledger_path):
+    for line in record_lines(ledger_path, header):
         rec = decode_record(line)
         records[rec.spec.key] = rec
     if len(records) != header.get("tasks"):

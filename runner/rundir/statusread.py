@@ -57,7 +57,7 @@ def _fold_tail(path: Path, header: dict[str, object], tally: Tally) -> tuple[Rep
     with path.open("rb") as fh:
         fh.seek(offset)
         lines = fh.readlines()  # split at \n only, as a replay of the file does
-    found = checkpoint.find_records(path, _tail_keys(lines))
+    found = checkpoint.find_records(path, header, _tail_keys(lines))
     old: dict[str, TaskRecord] = {}
     for key, (pos, rec) in sorted(found.items(), key=lambda kv: kv[1][0]):
         tally.add(rec, pos, -1)  # as of the checkpoint; folded again below
