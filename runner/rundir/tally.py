@@ -58,25 +58,34 @@ class Tally:
     failures: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
 
     def add(self, rec: TaskRecord, pos: int, sign: int = 1) -> None:
+        # Called for every record of every checkpoint: kept lean on purpose.
         self.tasks += sign
-        self.states[rec.state.value] += sign
-        kind = "video" if rec.spec.request.kind == "video" else "image"
-        self.files[f"{kind}_expected"] += sign * rec.images_expected
-        self.files[f"{kind}_downloaded"] += sign * len(rec.files)
+        state = rec.state
+        self.states[state.value] += sign
+        request = rec.spec.request
+        video = request.kind == "video"
+        files = self.files
+        files["video_expected" if video else "image_expected"] += sign * (
+            1 if video else request.number_of_images
+        )
+        files["video_downloaded" if video else "image_downloaded"] += sign * len(rec.files)
         self.decisions[rec.decision or "none"] += sign
         if rec.account:
             self.accounts.setdefault(rec.account, Counter())[item_status(rec)] += sign
-        since = self.since
+        since, submitted, finished = self.since, rec.submitted_at, rec.finished_at
         if since is not None:
-            if rec.submitted_at and rec.submitted_at >= since:
+            if submitted and submitted >= since:
                 self.submitted_since += sign
-            if rec.finished_at and rec.finished_at >= since:
+            if finished and finished >= since:
                 self.finished_since += sign
         if sign > 0:
-            self.max_t = max(self.max_t, rec.submitted_at or 0.0, rec.finished_at or 0.0)
-        if rec.spec.request.parents:
+            if submitted and submitted > self.max_t:
+                self.max_t = submitted
+            if finished and finished > self.max_t:
+                self.max_t = finished
+        if request.parents:
             self.chained += sign
-        if rec.state is TaskState.FAILED:
+        if state is TaskState.FAILED:
             if sign > 0:
                 self.failures[rec.key] = (pos, failure_entry(rec))
             else:
