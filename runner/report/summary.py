@@ -16,16 +16,7 @@ from runner.records import TaskRecord, TaskState, parse_task_ref
 from runner.report.gallery import write_gallery
 from runner.rundir.files import commit_file, writing
 from runner.rundir.replay import Replay
-
-
-def item_status(rec: TaskRecord) -> str:
-    if rec.state is TaskState.DONE:
-        return "succeeded"
-    if rec.state is TaskState.FAILED:
-        return "failed"
-    if rec.state is TaskState.BLOCKED:
-        return "blocked"
-    return "pending"
+from runner.rundir.tally import item_status
 
 
 def exit_code(records: Iterable[TaskRecord]) -> int:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from runner.records import TaskRecord
-from runner.report.summary import VIDEO_SUFFIXES, item_status, kind_of
+from runner.report.summary import VIDEO_SUFFIXES, kind_of
 from runner.review.follow import LedgerFollower
+from runner.rundir.tally import item_status
 
 STATUSES = ("succeeded", "failed", "pending")
 DECISIONS = ("keep", "reject", "none")
