@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import replace
+from functools import partial
 
 import anyio
 import orjson
 import pytest
 
 from .conftest import Harness
+from .test_videos import VIDEO_POLL, VIDEO_SIM
 
 TASKS = 30
 
@@ -73,3 +76,29 @@ async def test_an_ordinary_resume_adopts_nothing_and_sends_the_rest(harness: Har
 
     assert len(harness.sim.state.submissions) == 10
     assert harness.check_images_intact() == 10
+
+
+async def test_a_cut_ledger_of_video_tasks_resubmits_nothing(sim_factory, tmp_path) -> None:
+    # The task list shows one kind a call: adoption must list videos (type 4) too.
+    h = Harness(tmp_path, await sim_factory(replace(VIDEO_SIM, video_bytes=100_000)))
+    manifest = h.manifest(
+        "defaults: {model: seedance-1.0-pro, video_duration: 5}\ntasks:\n"
+        + "".join(f"  - clip {i}\n" for i in range(10))
+    )
+    reached = kill_after(h, 7)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(partial(h.run, manifest, **VIDEO_POLL))
+        await reached.wait()
+        tg.cancel_scope.cancel()
+    h.sim.state.listeners.clear()
+    path = h.out / "ledger.jsonl"
+    data = path.read_bytes()
+    path.write_bytes(data[: data.rindex(b"\n", 0, int(len(data) * 0.7)) + 1])
+    (h.out / "ledger.checkpoint").unlink(missing_ok=True)
+    before = Counter(r.state.value for r in h.ledger().records.values())
+    assert before["planned"] > 10 - 7, before  # the cut made sent tasks look unsent
+
+    assert await h.run(manifest, **VIDEO_POLL) == 0
+
+    assert len(h.sim.state.submissions) == 10  # nothing paid twice
+    assert sum(len(r.files) for r in h.ledger().records.values()) == 10

@@ -67,7 +67,8 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
     accounts = ctx.pool.alive if ctx.pool is not None else [None]
     for account in accounts:  # a pool: each account lists the tasks it created
         reconciler = ctx.reconciler if account is None else account.reconciler
-        items = await reconciler.listing(since - ctx.options.clock_skew_s, keep)
+        kinds = tuple(sorted({r.spec.request.creation_type for r in unsent}))
+        items = await reconciler.listing(since - ctx.options.clock_skew_s, keep, kinds)
         wanted = [
             (r.key, since, r.spec.request, ctx.reconciler.refs_of(r))
             for r in unsent

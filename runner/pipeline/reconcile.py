@@ -235,13 +235,18 @@ class Reconciler:
         self,
         since: float,
         keep: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+        kinds: tuple[int, ...] = (3,),
     ) -> list[dict[str, Any]]:
-        """The account's tasks back to `since` (with `keep`: only what it keeps of them);
-        failed lookups are retried until the run stops (StillInDoubt)."""
+        """The account's tasks of these kinds (3 image, 4 video: the list shows one kind a
+        call) back to `since`, with `keep` only what it keeps of them; failed lookups are
+        retried until the run stops (StillInDoubt)."""
         failures = 0
         while True:
             try:
-                return await scan(self.client, since, self.max_pages, keep=keep)
+                items: list[dict[str, Any]] = []
+                for kind in kinds:
+                    items += await scan(self.client, since, self.max_pages, kind, keep)
+                return items
             except TransientApiError as exc:
                 failures += 1
                 log.info("task listing failed (%s); trying again", exc)
