@@ -19,10 +19,15 @@ MAX_SLUG_BYTES = 80
 PROMPT_CHARS = 40  # an unnamed task is called after this much of its prompt
 
 
+_NOT_NAME = re.compile(r"[^\w\-]+", flags=re.UNICODE)
+_DASHES = re.compile(r"-{2,}")
+
+
 def slug(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    out = re.sub(r"[^\w\-]+", "-", text, flags=re.UNICODE).strip("-_.")
-    out = re.sub(r"-{2,}", "-", out)
+    if not text.isascii():  # NFKC leaves ASCII as it is (plan names a million tasks)
+        text = unicodedata.normalize("NFKC", text)
+    out = _NOT_NAME.sub("-", text).strip("-_.")
+    out = _DASHES.sub("-", out)
     encoded = out.encode("utf-8")[:MAX_SLUG_BYTES]
     return encoded.decode("utf-8", "ignore").strip("-_") or "task"
 
