@@ -59,7 +59,7 @@ async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
     until = time.time()
     since = (state.audited_until or state.first_t or until) - ctx.options.clock_skew_s
     pages = max(ctx.options.max_scan_pages, len(ctx.records) // 25 + 20)
-    kinds = sorted({r.spec.request.creation_type for r in ctx.records.values()}) or [3]
+    kinds = tasklist.kinds_of(ctx.records.values()) or (3,)
     matcher = Matcher(ctx, since)
     failed: list[TransientApiError] = []
 

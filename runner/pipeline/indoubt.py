@@ -24,7 +24,7 @@ from runner.errors import AuthError, StillInDoubt
 from runner.pipeline.context import RunContext
 from runner.pipeline.pool import Account, Pool
 from runner.pipeline.reconcile import assign, same_request
-from runner.pipeline.tasklist import listed_prompt, slim
+from runner.pipeline.tasklist import kinds_of, listed_prompt, slim
 from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.run")
@@ -67,8 +67,7 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
     accounts = ctx.pool.alive if ctx.pool is not None else [None]
     for account in accounts:  # a pool: each account lists the tasks it created
         reconciler = ctx.reconciler if account is None else account.reconciler
-        kinds = tuple(sorted({r.spec.request.creation_type for r in unsent}))
-        items = await reconciler.listing(since - ctx.options.clock_skew_s, keep, kinds)
+        items = await reconciler.listing(since - ctx.options.clock_skew_s, keep, kinds_of(unsent))
         wanted = [
             (r.key, since, r.spec.request, ctx.reconciler.refs_of(r))
             for r in unsent

@@ -35,7 +35,7 @@ from runner.api import retry
 from runner.api.client import ApiClient
 from runner.errors import StillInDoubt, TransientApiError
 from runner.pipeline.gate import RequestGate
-from runner.pipeline.tasklist import prompt_filter, scan
+from runner.pipeline.tasklist import kinds_of, prompt_filter, scan
 from runner.records import Request, TaskRecord
 from runner.rundir.registry import Claim, no_claims
 
@@ -177,11 +177,9 @@ class Reconciler:
             started = clock()
             try:
                 async with self.gate.reconciling(fingerprints):
-                    items = []
                     keep = prompt_filter({r.spec.request.prompt for r in pending})
-                    for kind in sorted({r.spec.request.creation_type for r in pending}):
-                        since = oldest - self.skew_s
-                        items += await scan(self.client, since, self.max_pages, kind, keep)
+                    since = oldest - self.skew_s
+                    items = await scan(self.client, since, self.max_pages, kinds_of(pending), keep)
                     wanted = [
                         (r.key, r.intent_at or 0.0, r.spec.request, self.refs_of(r))
                         for r in pending
@@ -234,8 +232,8 @@ class Reconciler:
     async def listing(
         self,
         since: float,
-        keep: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
-        kinds: tuple[int, ...] = (3,),
+        keep: Callable[[dict[str, Any]], dict[str, Any] | None],
+        kinds: tuple[int, ...],
     ) -> list[dict[str, Any]]:
         """The account's tasks of these kinds (3 image, 4 video: the list shows one kind a
         call) back to `since`, with `keep` only what it keeps of them; failed lookups are
@@ -243,10 +241,7 @@ class Reconciler:
         failures = 0
         while True:
             try:
-                items: list[dict[str, Any]] = []
-                for kind in kinds:
-                    items += await scan(self.client, since, self.max_pages, kind, keep)
-                return items
+                return await scan(self.client, since, self.max_pages, kinds, keep)
             except TransientApiError as exc:
                 failures += 1
                 log.info("task listing failed (%s); trying again", exc)

@@ -9,10 +9,11 @@ and drops the rest of each page before the next is fetched.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from runner.api.client import ApiClient
+from runner.records import TaskRecord
 
 log = logging.getLogger("runner.reconcile")
 
@@ -79,19 +80,25 @@ async def pages(
     log.warning("in-doubt scan stopped after %d pages (--max-scan-pages)", max_pages)
 
 
+def kinds_of(records: Iterable[TaskRecord]) -> tuple[int, ...]:
+    """The task-list types (3 image, 4 video) these tasks are listed under: one kind a call."""
+    return tuple(sorted({r.spec.request.creation_type for r in records}))
+
+
 async def scan(
     client: ApiClient,
     since_t: float,
     max_pages: int,
-    kind_type: int = 3,
+    kinds: Iterable[int],
     keep: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """The account's tasks of one kind back to `since_t` (see `pages`); with `keep`, only
+    """The account's tasks of these kinds back to `since_t` (see `pages`); with `keep`, only
     what it returns for each (None: dropped), so memory follows the matches, not the account."""
     items: list[dict[str, Any]] = []
-    async for batch in pages(client, since_t, max_pages, kind_type):
-        if keep is None:
-            items.extend(batch)
-        else:
-            items.extend(k for k in map(keep, batch) if k is not None)
+    for kind in kinds:
+        async for batch in pages(client, since_t, max_pages, kind):
+            if keep is None:
+                items.extend(batch)
+            else:
+                items.extend(k for k in map(keep, batch) if k is not None)
     return items
