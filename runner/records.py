@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -202,9 +204,21 @@ class Attempt:
     finished_at: float | None
 
 
+_NO_FILES: Mapping[int, ImageFile] = MappingProxyType({})
+_NO_ERRORS: Mapping[int, str] = MappingProxyType({})
+
+
 @dataclass(slots=True)
 class TaskRecord:
-    """One task's state as replayed from the ledger and advanced by the run."""
+    """One task's state as replayed from the ledger and advanced by the run.
+
+    A million of these are held at once, most of them planned or done, so the
+    containers a task fills only while it is generated (URLs, files, image
+    errors, earlier attempts) are held as None until they have something: read
+    them through `urls`, `files`, `image_errors` and `earlier` (read-only
+    views), change them through the methods below (an emptied one is None
+    again, so two records in the same state are equal however they got there).
+    """
 
     spec: TaskSpec
     state: TaskState = TaskState.PLANNED
@@ -212,19 +226,70 @@ class TaskRecord:
     intent_at: float | None = None  # unix time of the unanswered submit, when in doubt
     submitted_at: float | None = None
     attempt: int = 1
-    urls: list[str] = field(default_factory=list)
-    files: dict[int, ImageFile] = field(default_factory=dict)
-    image_errors: dict[int, str] = field(default_factory=dict)
+    urls_: list[str] | None = None  # the generated files' URLs, until they are on disk
+    files_: dict[int, ImageFile] | None = None  # output index -> file on disk
+    image_errors_: dict[int, str] | None = None  # output index -> why it was lost for good
     error: str | None = None
     trace_id: str | None = None
     finished_at: float | None = None
     ref_urls: dict[str, str] | None = None  # local:<sha256> -> uploaded URL, once uploaded
     decision: str | None = None  # review: "keep" or "reject" of this attempt, or None
     reroll_prompt: str | None = None  # review: the prompt a reroll should send instead
-    earlier: list[Attempt] = field(default_factory=list)  # attempts before this one
+    earlier_: list[Attempt] | None = None  # attempts before this one
     sent_refs: list[str] | None = None  # the references of the latest submit, when resolved
     has_children: bool = False  # other tasks take its outputs: keep its URLs once done
     account: str = ""  # label of the account it was sent through ("": the only one)
+
+    @property
+    def urls(self) -> Sequence[str]:
+        return self.urls_ or ()
+
+    @urls.setter
+    def urls(self, urls: Sequence[str]) -> None:
+        self.urls_ = list(urls) or None
+
+    @property
+    def files(self) -> Mapping[int, ImageFile]:
+        return self.files_ or _NO_FILES
+
+    def add_file(self, index: int, image: ImageFile) -> None:
+        if self.files_ is None:
+            self.files_ = {}
+        self.files_[index] = image
+
+    def drop_file(self, index: int) -> None:
+        if self.files_ is not None:
+            self.files_.pop(index, None)
+            self.files_ = self.files_ or None
+
+    @property
+    def image_errors(self) -> Mapping[int, str]:
+        return self.image_errors_ or _NO_ERRORS
+
+    def add_image_error(self, index: int, error: str) -> None:
+        if self.image_errors_ is None:
+            self.image_errors_ = {}
+        self.image_errors_[index] = error
+
+    def drop_image_error(self, index: int) -> None:
+        if self.image_errors_ is not None:
+            self.image_errors_.pop(index, None)
+            self.image_errors_ = self.image_errors_ or None
+
+    def clear_outputs(self) -> None:
+        """A new attempt: no URLs, files or image errors yet."""
+        self.urls_ = self.files_ = self.image_errors_ = None
+
+    @property
+    def earlier(self) -> Sequence[Attempt]:
+        return self.earlier_ or ()
+
+    def add_earlier(self, attempt: Attempt) -> None:
+        self.earlier_ = [*self.earlier, attempt]
+
+    def replace_earlier(self, n: int, attempt: Attempt) -> None:
+        assert self.earlier_ is not None
+        self.earlier_[n] = attempt
 
     @property
     def key(self) -> str:

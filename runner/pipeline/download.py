@@ -41,7 +41,7 @@ async def download_task(ctx: RunContext, rec: TaskRecord) -> None:
             continue
         error = await _download_image(ctx, rec, index)
         if error is not None:
-            rec.image_errors[index] = error
+            rec.add_image_error(index, error)
             ctx.ledger.write(
                 {"e": "image_failed", "key": rec.key, "i": index, "error": error}, durable=True
             )
@@ -67,8 +67,8 @@ async def _download_image(ctx: RunContext, rec: TaskRecord, index: int) -> str |
                     return last
                 log.info("task %s image %d: %s; asking for fresh URLs", rec.key, index + 1, last)
             else:
-                rec.files[index] = image
-                rec.image_errors.pop(index, None)
+                rec.add_file(index, image)
+                rec.drop_image_error(index)
                 ctx.ledger.write(
                     {
                         "e": "downloaded",

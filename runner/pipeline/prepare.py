@@ -87,11 +87,12 @@ def check_images(run_dir: Path, replay: Replay) -> int:
         generated = rec.state is TaskState.DONE or bool(rec.urls or rec.files)
         if rec.files:
             for index in verify_files(run_dir, rec):
-                del rec.files[index]
+                rec.drop_file(index)
                 redo += 1
         if rec.unique_id and generated and rec.image_errors:
             redo += len(rec.image_errors)
-            rec.image_errors.clear()
+            for index in list(rec.image_errors):
+                rec.drop_image_error(index)
             rec.error = None
         if (
             rec.state in (TaskState.DONE, TaskState.FAILED)

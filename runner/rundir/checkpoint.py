@@ -64,11 +64,11 @@ def _int_keys(value: dict[str, Any]) -> dict[int, Any]:
 # Field name -> JSON value back to the field's type (JSON-native fields need none).
 DECODERS: dict[str, Callable[[Any], Any]] = {
     "state": TaskState,
-    "files": lambda v: {int(i): ImageFile(**f) for i, f in v.items()},
-    "image_errors": _int_keys,
+    "files_": lambda v: {int(i): ImageFile(**f) for i, f in v.items()},
+    "image_errors_": _int_keys,
     "uploads": lambda v: {k: tuple(x) for k, x in v.items()},
     "ref_names": lambda v: {k: tuple(x) for k, x in v.items()},
-    "earlier": lambda v: [
+    "earlier_": lambda v: [
         Attempt(**{**a, "files": tuple(ImageFile(**f) for f in a["files"])}) for a in v
     ],
 }

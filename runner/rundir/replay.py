@@ -116,7 +116,7 @@ def _rejected(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
 def _finished(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
     rec.finished_at = ev["t"]
     if ev["status"] == "Success":
-        rec.state, rec.urls = TaskState.SUCCEEDED, list(ev.get("urls", []))
+        rec.state, rec.urls = TaskState.SUCCEEDED, ev.get("urls", ())
         settle_images(rec)
     else:
         rec.state = TaskState.FAILED
@@ -134,17 +134,17 @@ def settle_images(rec: TaskRecord) -> None:
         else:
             rec.state = TaskState.DONE
             if not rec.has_children:  # children may be sent its URLs as references
-                rec.urls.clear()  # every image is on disk: a finished task keeps no URLs
+                rec.urls = ()  # every image is on disk: a finished task keeps no URLs
 
 
 def _downloaded(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
-    rec.files[ev["i"]] = ImageFile(ev["path"], ev["sha256"], ev["size"])
-    rec.image_errors.pop(ev["i"], None)
+    rec.add_file(ev["i"], ImageFile(ev["path"], ev["sha256"], ev["size"]))
+    rec.drop_image_error(ev["i"])
     settle_images(rec)
 
 
 def _image_failed(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
-    rec.image_errors[ev["i"]] = ev["error"]
+    rec.add_image_error(ev["i"], ev["error"])
     settle_images(rec)
 
 
@@ -155,7 +155,7 @@ def _failed(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
 def _retry(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
     if ev["attempt"] <= rec.attempt:
         return  # already folded (the run applies its plan, then the ledger folds what it writes)
-    rec.earlier.append(
+    rec.add_earlier(
         Attempt(
             rec.attempt,
             rec.spec.request.prompt,
@@ -172,7 +172,7 @@ def _retry(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
     rec.decision = rec.reroll_prompt = None
     rec.state, rec.attempt = TaskState.PLANNED, ev["attempt"]
     rec.unique_id = rec.error = rec.trace_id = rec.submitted_at = rec.finished_at = None
-    rec.urls, rec.files, rec.image_errors = [], {}, {}
+    rec.clear_outputs()
 
 
 DECISIONS = ("keep", "reject")
@@ -186,7 +186,7 @@ def _decision(rec: TaskRecord, ev: dict[str, Any], r: Replay) -> None:
         return
     for n, old in enumerate(rec.earlier):  # a page still showing an earlier attempt
         if old.attempt == ev["attempt"]:
-            rec.earlier[n] = replace(old, decision=d)
+            rec.replace_earlier(n, replace(old, decision=d))
 
 
 TaskHandler = Callable[[TaskRecord, dict[str, Any], Replay], None]
