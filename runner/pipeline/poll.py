@@ -1,21 +1,16 @@
 """Poll stage: tasks the server owns in, generated tasks out to the downloaders.
 
-No coroutine per task: one loop keeps a heap of due times and asks
-`/task/page` about up to 50 due tasks per call. While submissions are still
-going, a call waits for a full batch (or `poll_linger_s`) and polls use at
-most `poll_share` of the account's rate, so submitting is never starved; once
+No coroutine per task: one loop asks `/task/page` about up to 50 due tasks
+per call, those of one account and kind, paced per account (pollqueue.py):
+while submissions are still going, polls never starve submitting; once
 everything is submitted, due tasks are polled as soon as they are due.
 The first check of a task comes near the generation time learned so far.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import time
-from collections import Counter, deque
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -24,25 +19,16 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from runner.errors import AuthError, TransientApiError
 from runner.pipeline.clock import MONOTONIC, Clock
 from runner.pipeline.context import RunContext
+from runner.pipeline.pollqueue import BATCH, Due, Group, PollQueue
 from runner.pipeline.pool import Account
 from runner.pipeline.schedule import PollSchedule
 from runner.records import TaskRecord, TaskState
 
 log = logging.getLogger("runner.poll")
-BATCH = 50
 RUNNING = frozenset({"Queued", "Ready", "Generating"})
 FAILED = frozenset({"Error", "Fail"})
 MAX_UNKNOWN_POLLS = 200  # an unknown progress_desc is polled this often before giving up
 MAX_MISSES = 60  # the API did not list the task this many times in a row
-
-
-@dataclass(slots=True)
-class _Due:
-    record: TaskRecord
-    first: bool = True
-    misses: int = 0
-    unknown: int = 0
-    warned: bool = False  # "the API does not list it" is said once per task, at the first miss
 
 
 class Poller:
@@ -56,29 +42,23 @@ class Poller:
     ):
         self.ctx, self.receive, self.to_download, self.clock = ctx, receive, to_download, clock
         self.schedule = PollSchedule(ctx.options)
-        self._heap: list[tuple[float, int, _Due]] = []
-        self._ready: deque[tuple[float, _Due]] = deque()
-        self._seq = itertools.count()
+        self.queue = PollQueue(ctx.options, self._group)
         self._wake = anyio.Event()
         self._inflow_done = False
-        self._last_poll = -1e9
         self._intact = True
-        # Tasks waiting here per (account, kind): each needs its own calls.
-        self._groups: Counter[tuple[Account | None, int]] = Counter()
         for rec in initial:
-            self._push(clock.now(), _Due(rec, first=False))
+            self.queue.push(clock.now(), Due(rec, first=False))
 
     @property
     def in_flight(self) -> int:
-        return len(self._heap) + len(self._ready)
+        return len(self.queue)
 
-    def _group(self, rec: TaskRecord) -> tuple[Account | None, int]:
+    def _group(self, rec: TaskRecord) -> Group:
         pool = self.ctx.pool
         return (pool.of(rec) if pool is not None else None, rec.spec.request.creation_type)
 
-    def _push(self, due: float, entry: _Due) -> None:
-        heapq.heappush(self._heap, (due, next(self._seq), entry))
-        self._groups[self._group(entry.record)] += 1
+    def _rate(self, account: Account | None) -> float:
+        return self.ctx.limiter.rate if account is None else account.limiter.rate
 
     async def run(self) -> None:
         async with self.to_download, anyio.create_task_group() as tg:
@@ -88,58 +68,29 @@ class Poller:
     async def _take_in(self) -> None:
         async with self.receive:
             async for rec in self.receive:
-                self._push(self.clock.now() + self.schedule.first_s(rec), _Due(rec))
+                self.queue.push(self.clock.now() + self.schedule.first_s(rec), Due(rec))
                 self._wake.set()
         self._inflow_done = True
         self._wake.set()
 
     async def _loop(self) -> None:
-        opts = self.ctx.options
+        chain = self.ctx.chain
+        # A due task whose outputs other tasks wait for is not kept for a fuller batch.
+        urgent = None if chain is None else (lambda rec: rec.has_children)
         while True:
-            now = self.clock.now()
-            while self._heap and self._heap[0][0] <= now:
-                due, _, entry = heapq.heappop(self._heap)
-                self._ready.append((due, entry))
-            if not self._heap and not self._ready:
+            if not len(self.queue):
                 if self._inflow_done:
                     return
                 await self._sleep(None)
                 continue
             # Children waiting on parents: nothing to submit, so poll at full speed.
-            waiting = self.ctx.chain is not None and self.ctx.chain.idle
-            submitting = not self._inflow_done and not waiting
-            wake_at = self._heap[0][0] if self._heap else None
-            if self._ready:
-                allowed_at = self._next_poll_at(submitting)
-                oldest = self._ready[0][0]
-                full = len(self._ready) >= BATCH
-                # A due task whose outputs other tasks wait for is not kept for a fuller batch.
-                urgent = self.ctx.chain is not None and any(
-                    e.record.has_children for _, e in self._ready
-                )
-                lingered = not submitting or urgent or now - oldest >= opts.poll_linger_s
-                if (full or lingered) and now >= allowed_at:
-                    await self._poll_batch()
-                    continue
-                later = allowed_at if (full or lingered) else oldest + opts.poll_linger_s
-                wake_at = later if wake_at is None else min(wake_at, later)
+            submitting = not self._inflow_done and not (chain is not None and chain.idle)
+            now = self.clock.now()
+            group, wake_at = self.queue.next_call(now, submitting, self._rate, urgent)
+            if group is not None:
+                await self._poll_batch(group, self.queue.take(group, now))
+                continue
             await self._sleep(None if wake_at is None else max(0.0, wake_at - now))
-
-    def _next_poll_at(self, submitting: bool) -> float:
-        """Spacing between poll calls.
-
-        While submitting, polls take at most `poll_share` of the account's rate.
-        Afterwards every in-flight task is still seen about once per
-        `poll_interval_s`, in as few calls as that allows: a call lists one
-        account's tasks of one kind, so each such group needs its own calls.
-        """
-        opts = self.ctx.options
-        if submitting:
-            pool = self.ctx.pool
-            rate = pool.rate if pool is not None else self.ctx.limiter.rate
-            return self._last_poll + 1.0 / (opts.poll_share * rate)
-        sweeps = max(1, sum(-(-n // BATCH) for n in self._groups.values()))
-        return self._last_poll + opts.poll_interval_s / sweeps
 
     def nudge(self) -> None:
         """Look again now (the feed just ran dry while children wait on their parents)."""
@@ -150,10 +101,11 @@ class Poller:
         if self._wake.is_set():
             self._wake = anyio.Event()
 
-    async def _poll_batch(self) -> None:
-        batch, account = self._take_batch()
-        kind = batch[0].record.spec.request.creation_type
-        self._last_poll = self.clock.now()
+    async def _poll_batch(self, group: Group, batch: list[Due]) -> None:
+        """One call about `batch`: due tasks of one kind and one account. The task list
+        shows images or videos, not both, and an account lists its own tasks, so each
+        task is asked about through the account that made it."""
+        account, kind = group
         if account is not None and not account.alive:
             log.warning(
                 "%d task(s) of %s wait: it left the pool (%s); run again when it works",
@@ -171,12 +123,12 @@ class Poller:
             if account is None or pool is None or not pool.retire(account, str(exc)):
                 raise
             for entry in batch:
-                self._push(self.clock.now(), entry)  # reported as waiting at the next turn
+                self.queue.push(self.clock.now(), entry)  # reported as waiting at the next turn
             return
         except TransientApiError as exc:
             log.warning("poll of %d tasks failed (%s); will try again", len(batch), exc)
             for entry in batch:
-                self._push(self.clock.now() + self.schedule.interval_s(entry.record), entry)
+                self.queue.push(self.clock.now() + self.schedule.interval_s(entry.record), entry)
             return
         self.ctx.stats.counts["polls"] += 1
         by_id = {i.get("unique_id"): i for i in items}
@@ -188,31 +140,7 @@ class Poller:
         for entry in batch:
             await self._handle(entry, by_id.get(entry.record.unique_id), trace)
 
-    def _take_batch(self) -> tuple[list[_Due], Account | None]:
-        """Up to 50 due tasks of one kind and one account (the oldest's): the task
-        list shows images or videos, not both, and an account lists its own tasks,
-        so each task is asked about through the account that made it."""
-        pool = self.ctx.pool
-        first = self._ready[0][1].record
-        kind = first.spec.request.creation_type
-        account = pool.of(first) if pool is not None else None
-        batch: list[_Due] = []
-        other: list[tuple[float, _Due]] = []
-        while self._ready and len(batch) < BATCH:
-            due, entry = self._ready.popleft()
-            rec = entry.record
-            if rec.spec.request.creation_type == kind and (pool is None or pool.of(rec) is account):
-                batch.append(entry)
-            else:
-                other.append((due, entry))
-        self._ready.extendleft(reversed(other))
-        group = self._group(first)
-        self._groups[group] -= len(batch)
-        if not self._groups[group]:
-            del self._groups[group]
-        return batch, account
-
-    async def _handle(self, entry: _Due, item: dict[str, Any] | None, trace: str) -> None:
+    async def _handle(self, entry: Due, item: dict[str, Any] | None, trace: str) -> None:
         rec, ctx = entry.record, self.ctx
         interval_s = self.schedule.interval_s(rec)
         again = self.clock.now() + interval_s
@@ -235,7 +163,7 @@ class Poller:
             if entry.misses >= MAX_MISSES:
                 self._fail(rec, f"the API stopped reporting task {rec.unique_id}", trace)
             else:
-                self._push(again, entry)
+                self.queue.push(again, entry)
             return
         entry.misses = 0
         progress = item.get("progress_desc")
@@ -273,7 +201,7 @@ class Poller:
             log.warning("task %s (%s) failed: %s [trace_id %s]", rec.key, rec.unique_id, err, trace)
             ctx.final(rec)
         elif progress in RUNNING:
-            self._push(again, entry)
+            self.queue.push(again, entry)
         else:
             entry.unknown += 1
             if entry.unknown == 1:
@@ -286,7 +214,7 @@ class Poller:
             if entry.unknown >= MAX_UNKNOWN_POLLS:
                 self._fail(rec, f"progress stayed unknown ({progress!r})", trace)
             else:
-                self._push(again, entry)
+                self.queue.push(again, entry)
 
     def _fail(self, rec: TaskRecord, error: str, trace: str) -> None:
         rec.state, rec.error, rec.trace_id = TaskState.FAILED, error, trace

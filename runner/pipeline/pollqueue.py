@@ -1,0 +1,108 @@
+"""The poller's queue: tasks by the time they are due, and which due tasks the
+next `/task/page` call asks about, and when.
+
+A call lists one account's tasks of one kind, so due tasks wait in one queue
+per (account, kind). Calls are paced per account, because each account has its
+own QPS limit: one account's calls never hold back another's. While submitting,
+an account's polls take at most `poll_share` of its rate and a partial batch
+waits up to `poll_linger_s` for more; afterwards each account sees every task
+it has in flight about once per `poll_interval_s`, in as few calls as that
+allows, and due tasks are asked about as soon as that pace lets them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runner.pipeline.pool import Account
+from runner.records import TaskRecord
+from runner.settings import RunOptions
+
+BATCH = 50  # ids per /task/page call: the API's cap
+Group = tuple[Account | None, int]  # the account (None: no pool) and the creation type
+
+
+@dataclass(slots=True)
+class Due:
+    record: TaskRecord
+    first: bool = True
+    misses: int = 0
+    unknown: int = 0
+    warned: bool = False  # "the API does not list it" is said once per task, at the first miss
+
+
+class PollQueue:
+    def __init__(self, options: RunOptions, group_of: Callable[[TaskRecord], Group]):
+        self.options, self.group_of = options, group_of
+        self._heap: list[tuple[float, int, Due]] = []
+        self._seq = itertools.count()
+        self._ready: dict[Group, deque[tuple[float, Due]]] = {}
+        self._count: Counter[Group] = Counter()  # tasks in the queue (due or not) per group
+        self._last: dict[Account | None, float] = {}  # each account's last poll call
+
+    def __len__(self) -> int:
+        return self._count.total()
+
+    def __repr__(self) -> str:
+        ready = sum(len(q) for q in self._ready.values())
+        return f"<PollQueue {len(self)} in flight, {ready} due, {len(self._count)} groups>"
+
+    def push(self, due: float, entry: Due) -> None:
+        heapq.heappush(self._heap, (due, next(self._seq), entry))
+        self._count[self.group_of(entry.record)] += 1
+
+    def next_call(
+        self,
+        now: float,
+        submitting: bool,
+        rate_of: Callable[[Account | None], float],
+        urgent: Callable[[TaskRecord], bool] | None = None,
+    ) -> tuple[Group | None, float | None]:
+        """(the group to poll now, None), or (None, when to look again; None: when woken).
+
+        `urgent`: a due task for which this is true is not kept for a fuller batch."""
+        while self._heap and self._heap[0][0] <= now:
+            due, _, entry = heapq.heappop(self._heap)
+            self._ready.setdefault(self.group_of(entry.record), deque()).append((due, entry))
+        wake_at = self._heap[0][0] if self._heap else None
+        linger = self.options.poll_linger_s
+        for group, queue in sorted(self._ready.items(), key=lambda g: g[1][0][0]):
+            oldest = queue[0][0]
+            lingered = (
+                not submitting
+                or now - oldest >= linger
+                or (urgent is not None and any(urgent(e.record) for _, e in queue))
+            )
+            if len(queue) >= BATCH or lingered:
+                later = self._allowed_at(group[0], submitting, rate_of)
+                if now >= later:
+                    return group, None
+            else:
+                later = oldest + linger
+            wake_at = later if wake_at is None else min(wake_at, later)
+        return None, wake_at
+
+    def _allowed_at(
+        self, account: Account | None, submitting: bool, rate_of: Callable[[Account | None], float]
+    ) -> float:
+        last = self._last.get(account, -1e9)
+        if submitting:
+            return last + 1.0 / (self.options.poll_share * rate_of(account))
+        sweeps = sum(-(-n // BATCH) for (a, _), n in self._count.items() if a is account)
+        return last + self.options.poll_interval_s / max(1, sweeps)
+
+    def take(self, group: Group, now: float) -> list[Due]:
+        """Up to BATCH due tasks of `group`, oldest first; the call is counted as made now."""
+        queue = self._ready[group]
+        batch = [queue.popleft()[1] for _ in range(min(BATCH, len(queue)))]
+        if not queue:
+            del self._ready[group]
+        self._count[group] -= len(batch)
+        if not self._count[group]:
+            del self._count[group]
+        self._last[group[0]] = now
+        return batch
