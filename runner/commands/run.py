@@ -26,20 +26,19 @@ from runner.api.accounts import load_accounts
 from runner.api.credentials import Credentials, resolve_base_url, resolve_credentials
 from runner.errors import EXIT_AUTH, EXIT_STOPPED, DiskWriteError, SeedreamError
 from runner.manifest.load import read_manifest
-from runner.manifest.tasks import load_tasks
 from runner.pipeline.prepare import check_images, needs_work, plan
 from runner.pipeline.progress import live_reporter, plain_reporter
 from runner.pipeline.wiring import OpenRun, Outcome, Reporter, run_pipeline
-from runner.records import TaskSpec
 from runner.report.notify import notify
 from runner.report.summary import build_summary, exit_code, read_head, write_reports
-from runner.rundir import checkpoint
+from runner.rundir import checkpoint, manifestmark
 from runner.rundir.chainstate import settle_blocked
 from runner.rundir.files import clean_partials, default_run_dir, writing
 from runner.rundir.ledger import Ledger
 from runner.rundir.lock import RunLock
+from runner.rundir.manifestmark import RunTasks
 from runner.rundir.refcopies import record_local_refs
-from runner.rundir.registry import Registration, account_digest, manifest_digest
+from runner.rundir.registry import Registration, account_digest
 from runner.settings import RunOptions, RunRequest, request_from
 
 log = logging.getLogger("runner.run")
@@ -55,14 +54,15 @@ async def run(
     serve: Serve | None = None,
 ) -> int:
     """`serve`, when given, starts the API for the run directory (locked) and yields its URL."""
-    loaded = load_tasks(request.manifest, request.limits)
+    tasks = manifestmark.load(request.manifest, request.limits, request.out)
+    loaded = tasks.loaded
     # A pool's accounts file is checked before anything is touched, as the manifest is.
     pool = load_accounts(request.accounts) if request.accounts else None
     opts = request.options
     if opts.max_images is None and loaded.max_images is not None:
         source = f"max_images: {loaded.max_images} in {request.manifest.name}"
         opts = replace(opts, max_images=loaded.max_images, budget_source=source)
-    run_dir = request.out or default_run_dir(loaded.name)
+    run_dir = tasks.run_dir
     lock = RunLock(run_dir)
     try:
         with writing(run_dir):
@@ -73,8 +73,10 @@ async def run(
         return EXIT_STOPPED
     registration = None
     try:
+        tasks = manifestmark.expand_again(tasks, request.manifest, request.limits)
+        loaded = tasks.loaded
         if serve is None:  # --simulate: an account of its own
-            registration = _register(run_dir, loaded.specs, base_url, credentials, opts)
+            registration = _register(run_dir, tasks.keys, base_url, credentials, opts)
         attach_log(run_dir)
         ledger = Ledger(run_dir / "ledger.jsonl")
         opened: OpenRun | None = None
@@ -91,7 +93,7 @@ async def run(
                 resumed_after,
                 registration,
             )
-            new = _prepare(opened, loaded.specs, request.manifest.resolve().parent)
+            new = _prepare(opened, tasks, request.manifest.resolve().parent)
             # The records hold what the run needs; on a resume they are the ledger's own
             # copies, so the manifest's million specs would otherwise be held twice.
             loaded.specs.clear()
@@ -122,7 +124,7 @@ async def run(
 
 def _register(
     run_dir: Path,
-    specs: list[TaskSpec],
+    keys: str,
     base_url: str,
     credentials: Callable[[], Credentials],
     opts: RunOptions,
@@ -134,17 +136,30 @@ def _register(
         identity = creds.app_id or creds.access_token or ""
     except Exception:
         identity = ""
-    registration = Registration(
-        run_dir, manifest_digest(s.key for s in specs), account_digest(base_url, identity)
-    )
+    registration = Registration(run_dir, keys, account_digest(base_url, identity))
     registration.enter(opts.allow_concurrent)
     return registration
 
 
-def _prepare(run: OpenRun, specs: list[TaskSpec], manifest_dir: Path) -> int:
+def _prepare(run: OpenRun, tasks: RunTasks, manifest_dir: Path) -> int:
     """Bring the ledger in line with the manifest and the disk; returns how many tasks are new."""
     record_local_refs(run.run_dir, run.ledger, run.replay, run.files, manifest_dir)
-    new = plan(run.ledger, run.replay, specs, run.options.retry_failed, run.options.reroll_rejected)
+    opts, loaded = run.options, tasks.loaded
+    if loaded.expanded:
+        manifestmark.forget(run.run_dir)
+        new = plan(run.ledger, run.replay, loaded.specs, opts.retry_failed, opts.reroll_rejected)
+        if tasks.inputs is not None:  # the ledger holds this manifest's tasks now
+            wanted = {spec.key for spec in loaded.specs}
+            manifestmark.write(run.run_dir, tasks, run.replay.records.keys() - wanted)
+    else:
+        log.info(
+            "manifest unchanged since the last run: its %d tasks are the ledger's, "
+            "not expanded again",
+            loaded.in_ledger,
+        )
+        new = plan(
+            run.ledger, run.replay, None, opts.retry_failed, opts.reroll_rejected, loaded.others
+        )
     if checkpoint.due(run.ledger, run.options.checkpoint_events):
         run.ledger.checkpoint()  # before check_images, which corrects records in memory only
     clean_partials(run.run_dir / "images")

@@ -23,6 +23,14 @@ class Loaded:
     specs: list[TaskSpec]
     max_images: int | None
     files: dict[str, LocalFile]  # sha256 -> local reference file
+    # Not None: the manifest was not expanded again, since the run directory's
+    # ledger holds its tasks already (rundir.manifestmark); `specs` is empty.
+    in_ledger: int | None = None
+    others: frozenset[str] = frozenset()  # then: keys the ledger holds of other manifests
+
+    @property
+    def expanded(self) -> bool:
+        return self.in_ledger is None
 
 
 def load_tasks(path: Path, limits: Limits = DEFAULT_LIMITS) -> Loaded:

@@ -3,7 +3,7 @@ what earlier runs left on disk."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +17,44 @@ from runner.rundir.replay import Replay, apply
 def plan(
     ledger: Ledger,
     replay: Replay,
-    specs: list[TaskSpec],
+    specs: list[TaskSpec] | None,
     retry_failed: bool,
     reroll_rejected: bool = False,
+    others: Collection[str] = (),
 ) -> int:
     """Record new tasks, drop never-sent tasks the manifest no longer has, mark
     --retry-failed and --reroll-rejected tasks as new attempts; returns how many
-    tasks are new."""
+    tasks are new.
+
+    `specs` None: the ledger holds the manifest's tasks already (rundir.manifestmark),
+    none is new or dropped, and its tasks are all it holds but `others`."""
     records = replay.records
-    wanted = {spec.key for spec in specs}
+    new = 0
+    if specs is not None:
+        wanted = {spec.key for spec in specs}
+        new = _record_new(ledger, records, specs)
+        dropped = [
+            {"e": "dropped", "key": key}
+            for key, rec in records.items()
+            if key not in wanted and rec.state is TaskState.PLANNED
+        ]
+        for event in dropped:
+            del records[event["key"]]
+    else:
+        wanted = set(records).difference(others) if retry_failed or reroll_rejected else set()
+        dropped = []
+    events: list[dict[str, Any]] = dropped
+    for rec in records.values() if retry_failed or reroll_rejected else ():
+        if rec.key in wanted:
+            retry = new_attempt(rec, retry_failed, reroll_rejected)
+            if retry is not None:
+                events.append(retry)
+                apply(replay, retry)  # keeps the earlier attempt and its files; folds once
+    ledger.write_many(events, durable=True)
+    return new
+
+
+def _record_new(ledger: Ledger, records: dict[str, TaskRecord], specs: list[TaskSpec]) -> int:
     new = 0
 
     def planned() -> Iterator[dict[str, Any]]:
@@ -44,19 +73,7 @@ def plan(
                     "src": spec.source,
                 }
 
-    ledger.write_many(planned())  # made durable with the events below
-    events: list[dict[str, Any]] = []
-    for key, rec in list(records.items()):
-        if key not in wanted and rec.state is TaskState.PLANNED:
-            events.append({"e": "dropped", "key": key})
-            del records[key]
-    for rec in records.values():
-        if rec.key in wanted:
-            retry = new_attempt(rec, retry_failed, reroll_rejected)
-            if retry is not None:
-                events.append(retry)
-                apply(replay, retry)  # keeps the earlier attempt and its files; folds once
-    ledger.write_many(events, durable=True)
+    ledger.write_many(planned())  # made durable with the events after it
     return new
 
 
@@ -83,6 +100,8 @@ def check_images(run_dir: Path, replay: Replay) -> int:
     are fetched again: paid work is never given up on while the task exists."""
     redo = 0
     for rec in replay.records.values():
+        if rec.state is TaskState.PLANNED:  # never sent, or sent anew: no files, no id
+            continue
         # generated: a done task (which keeps no URLs), or one with URLs or files
         generated = rec.state is TaskState.DONE or bool(rec.urls or rec.files)
         if rec.files:

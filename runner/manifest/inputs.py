@@ -1,0 +1,76 @@
+"""Everything a manifest's expansion reads, as one digest, and the run's name.
+
+Expanding a million prompts takes seconds and half a gigabyte; re-running the
+same manifest need not do it again, since the ledger already holds every task
+it expanded to. The digest covers what decides the tasks: the manifest's bytes
+and where it lies (relative paths start there), its prompts file's bytes, the
+limits it was checked against, and the code that expands it (the modules of
+this package, the model table). Local reference files are checked apart, by
+their own digests (`rundir.manifestmark`), since keys hash their contents.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from runner import records
+from runner.errors import FieldProblem
+from runner.manifest.fields import check_name
+from runner.manifest.limits import Limits
+from runner.manifest.load import MAX_MANIFEST_BYTES
+
+_PACKAGE = Path(records.__file__).parent
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    name: str  # the run's name, as reading the manifest would give it
+    digest: str
+
+
+@functools.cache
+def code_digest() -> str:
+    """The expansion's own code and data: a change to either may change the tasks."""
+    h = hashlib.sha256()
+    paths = sorted((_PACKAGE / "manifest").glob("*.py"))
+    paths += [_PACKAGE / name for name in ("records.py", "modeltable.py", "models.json")]
+    for path in paths:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def read(path: Path, limits: Limits) -> Inputs | None:
+    """The manifest's name and inputs digest; None when anything is off (the full
+    read then reports it)."""
+    try:
+        data = path.read_bytes()
+        if len(data) > MAX_MANIFEST_BYTES:
+            return None
+        top = yaml.safe_load(data)
+        if not isinstance(top, dict):
+            return None
+        name = check_name(top["name"]) if "name" in top else path.stem
+        h = hashlib.sha256()
+        h.update(f"{code_digest()}\0{path.resolve()}\0{limits!r}\0".encode())
+        h.update(hashlib.sha256(data).digest())
+        prompts = top.get("prompts_file")
+        if prompts is not None:
+            if not isinstance(prompts, str):
+                return None
+            h.update(b"\0" + _file_digest(path.parent / prompts))
+    except (OSError, yaml.YAMLError, FieldProblem, UnicodeDecodeError):
+        return None
+    return Inputs(name, h.hexdigest())
+
+
+def _file_digest(path: Path) -> bytes:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.digest()
