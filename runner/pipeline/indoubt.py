@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from typing import Any
 
 from runner.errors import AuthError, StillInDoubt
@@ -45,9 +44,14 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
         return
     found: dict[str, str] = {}
     listed = 0
-    by_prompt: dict[str, list[TaskRecord]] = defaultdict(list)
-    for rec in unsent:
-        by_prompt[rec.spec.request.prompt].append(rec)
+    by_prompt: dict[str, list[TaskRecord]] = {}  # of the unsent; made once a listed task needs it
+
+    def candidates(item: dict[str, Any]) -> list[TaskRecord]:
+        """Unsent tasks with the listed task's prompt: the only ones it could be."""
+        if not by_prompt:
+            for rec in unsent:
+                by_prompt.setdefault(rec.spec.request.prompt, []).append(rec)
+        return by_prompt.get(listed_prompt(item) or "", [])
 
     def keep(item: dict[str, Any]) -> dict[str, Any] | None:
         """Only a task that could be adopted is kept (slimmed): the listing is never held."""
@@ -57,7 +61,7 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
         listed += 1
         if item.get("unique_id") in ctx.taken:
             return None
-        for rec in by_prompt.get(listed_prompt(item) or "", ()):
+        for rec in candidates(item):
             if rec.key not in found and same_request(
                 item, rec.spec.request, ctx.reconciler.refs_of(rec)
             ):
@@ -68,12 +72,14 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
     for account in accounts:  # a pool: each account lists the tasks it created
         reconciler = ctx.reconciler if account is None else account.reconciler
         items = await reconciler.listing(since - ctx.options.clock_skew_s, keep, kinds_of(unsent))
+        if not items:  # after an ordinary crash: every listed task is one the ledger knows
+            continue
+        # A million unsent tasks on a resume: only those a kept task could be are matched.
+        pending = {r.key: r for i in items for r in candidates(i) if r.key not in found}
         wanted = [
-            (r.key, since, r.spec.request, ctx.reconciler.refs_of(r))
-            for r in unsent
-            if r.key not in found
+            (r.key, since, r.spec.request, ctx.reconciler.refs_of(r)) for r in pending.values()
         ]
-        fingerprints = {r.spec.request.fingerprint() for r in unsent}
+        fingerprints = {r.spec.request.fingerprint() for r in pending.values()}
         async with ctx.reconciler.quiet_claim(fingerprints) as claim:
             taken = ctx.taken | claim.taken | set(ctx.ledger.state.duplicates)
             mine = assign(wanted, items, taken, ctx.options.clock_skew_s)

@@ -48,7 +48,7 @@ async def feed(
 ) -> None:
     """Hand planned tasks to the submit workers until done, stopped or out of budget."""
     limit = ctx.options.max_images
-    committed = sum(_submitted_images(r) for r in ctx.records.values())
+    committed = 0 if limit is None else sum(_submitted_images(r) for r in ctx.records.values())
     async with send:
         with anyio.CancelScope() as scope:
             ctx.feed_scope = scope

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from runner.api.client import ApiClient
-from runner.records import TaskRecord
+from runner.records import Request, TaskRecord
 
 log = logging.getLogger("runner.reconcile")
 
@@ -82,7 +82,18 @@ async def pages(
 
 def kinds_of(records: Iterable[TaskRecord]) -> tuple[int, ...]:
     """The task-list types (3 image, 4 video) these tasks are listed under: one kind a call."""
-    return tuple(sorted({r.spec.request.creation_type for r in records}))
+    # A million records share a handful of models: the model table is asked once for each.
+    distinct = {
+        (q.model_code, q.video_duration, q.quality_mode) for q in (r.spec.request for r in records)
+    }
+    return tuple(
+        sorted(
+            {
+                Request("", model_code=m, video_duration=d, quality_mode=q).creation_type
+                for m, d, q in distinct
+            }
+        )
+    )
 
 
 async def scan(

@@ -11,7 +11,9 @@ cannot be read, is ignored, and the whole ledger is replayed as before. Old
 run directories without one replay as they always did.
 
 Layout: a header line (format, schema, offset, anchor digests, the Replay's
-fields other than its records), then one line per task record. Record fields
+fields other than its records, the request templates), then one line per task
+record: its key first, its prompt, the index of its request's template (the
+request less its prompt: a million prompts-file tasks share one). Record fields
 are written by name and only when not at their default, so a field added to
 `TaskRecord` later is carried along; `DECODERS` turns the JSON back into the
 field's type where JSON alone would not (tests check every field is covered).
@@ -23,6 +25,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -37,7 +40,7 @@ from runner.rundir.tally import rates_since, tally_of
 
 log = logging.getLogger("runner.ledger")
 CHECKPOINT_NAME = "ledger.checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: requests as a prompt and a template of the header's
 ANCHOR_BYTES = 4096
 
 _RECORD_FIELDS = [f for f in dataclasses.fields(TaskRecord) if f.name != "spec"]
@@ -90,9 +93,48 @@ def _encode_value(value: Any) -> Any:
     raise TypeError(f"cannot checkpoint {type(value).__name__}")
 
 
-def encode_record(rec: TaskRecord) -> bytes:
+# A request less its prompt: a million tasks share a handful of these, so the
+# header lists them once and each record names its own by index.
+Template = tuple[tuple[str, ...], str, int, int, str, int | None, str | None, str]
+
+
+def template_of(request: Request) -> Template:
+    r = request
+    return (
+        r.ref_images,
+        r.aspect_ratio,
+        r.clarity,
+        r.number_of_images,
+        r.model_code,
+        r.video_duration,
+        r.quality_mode,
+        r.extra,
+    )
+
+
+def _template_from_json(value: list[Any]) -> Template:
+    refs, aspect, clarity, n, model, duration, quality, extra = value
+    return (
+        tuple(refs),
+        sys.intern(aspect),
+        clarity,
+        n,
+        sys.intern(model),
+        duration,
+        quality,
+        extra,
+    )
+
+
+def encode_record(rec: TaskRecord, templates: dict[Template, int]) -> bytes:
     spec = rec.spec
-    row: dict[str, Any] = {"k": spec.key, "n": spec.name, "q": spec.request.to_json()}
+    row: dict[str, Any] = {
+        "k": spec.key,
+        "p": spec.request.prompt,
+        "t": templates[template_of(spec.request)],
+    }
+    if spec.name:
+        row["n"] = spec.name
     if spec.source:
         row["src"] = spec.source
     for name, default in _RECORD_DEFAULTS.items():
@@ -102,17 +144,21 @@ def encode_record(rec: TaskRecord) -> bytes:
     return orjson.dumps(row, default=_encode_value, option=orjson.OPT_NON_STR_KEYS)
 
 
-def decode_record(line: bytes) -> TaskRecord:
+def decode_record(line: bytes, templates: list[Template]) -> TaskRecord:
     row = orjson.loads(line)
-    spec = TaskSpec(row.pop("k"), row.pop("n"), Request.from_json(row.pop("q")), row.pop("src", ""))
-    rec = TaskRecord(spec)
+    request = Request(row.pop("p"), *templates[row.pop("t")])
+    rec = TaskRecord(TaskSpec(row.pop("k"), row.pop("n", ""), request, row.pop("src", "")))
     for name, value in row.items():
         decode = DECODERS.get(name)
         setattr(rec, name, decode(value) if decode else value)
     return rec
 
 
-def _anchor(fh: IO[bytes], offset: int) -> tuple[str, str]:
+def templates_of(header: dict[str, Any]) -> list[Template]:
+    return [_template_from_json(t) for t in header["templates"]]
+
+
+def anchor(fh: IO[bytes], offset: int) -> tuple[str, str]:
     """Digests of the ledger's first bytes and of the bytes just before `offset`."""
     fh.seek(0)
     head = hashlib.sha256(fh.read(min(offset, ANCHOR_BYTES))).hexdigest()
@@ -126,7 +172,10 @@ def write(run_dir: Path, replay: Replay, offset: int) -> Path:
     """Snapshot `replay`, the fold of the ledger's first `offset` bytes."""
     ledger_path = run_dir / "ledger.jsonl"
     with ledger_path.open("rb") as fh:
-        head, tail = _anchor(fh, offset)
+        head, tail = anchor(fh, offset)
+    templates: dict[Template, int] = {}
+    for rec in replay.records.values():
+        templates.setdefault(template_of(rec.spec.request), len(templates))
     header: dict[str, Any] = {
         "checkpoint": CHECKPOINT_VERSION,
         "schema": schema(),
@@ -139,13 +188,14 @@ def write(run_dir: Path, replay: Replay, offset: int) -> Path:
         "status": tally_of(
             replay.records.values(), rates_since(replay.runs, replay.first_t)
         ).to_json(),
+        "templates": list(templates),
     }
     temp = run_dir / f".{CHECKPOINT_NAME}.tmp"
     with temp.open("wb") as out:
         out.write(orjson.dumps(header, default=_encode_value) + b"\n")
         chunk = bytearray()
         for rec in replay.records.values():
-            chunk += encode_record(rec)
+            chunk += encode_record(rec, templates)
             chunk += b"\n"
             if len(chunk) >= 1 << 20:
                 out.write(chunk)
@@ -184,7 +234,7 @@ def usable(ledger_path: Path) -> dict[str, Any] | None:
         with ledger_path.open("rb") as fh:
             if os.fstat(fh.fileno()).st_size < offset:
                 raise ValueError("ledger shorter than the checkpoint")
-            if _anchor(fh, offset) != (header.get("head"), header.get("anchor")):
+            if anchor(fh, offset) != (header.get("head"), header.get("anchor")):
                 raise ValueError("ledger bytes differ")
     except (OSError, ValueError) as exc:
         log.warning("%s does not match the ledger (%s); replaying the whole ledger", path, exc)
@@ -220,6 +270,7 @@ def find_records(
     found: dict[str, tuple[int, TaskRecord]] = {}
     if not keys:
         return found
+    templates = templates_of(header)
     for pos, line in enumerate(record_lines(ledger_path, header)):
         # each line starts with {"k":"<key>", (encode_record); a key needing
         # escapes is not found this way, so it is decoded and compared
@@ -227,11 +278,11 @@ def find_records(
         plain = line.startswith(b'{"k":"') and end > 6 and b"\\" not in line[6:end]
         key = line[6:end].decode() if plain else None
         if key is None:
-            rec = decode_record(line)
+            rec = decode_record(line, templates)
             if rec.key in keys:
                 found[rec.key] = (pos, rec)
         elif key in keys:
-            found[key] = (pos, decode_record(line))
+            found[key] = (pos, decode_record(line, templates))
             if len(found) == len(keys):
                 break
     return found
@@ -241,8 +292,9 @@ def load(ledger_path: Path, header: dict[str, Any]) -> Replay:
     """The Replay the checkpoint holds (without the tail after its offset)."""
     replay = load_head(header)
     records = replay.records
+    templates = templates_of(header)
     for line in record_lines(ledger_path, header):
-        rec = decode_record(line)
+        rec = decode_record(line, templates)
         records[rec.spec.key] = rec
     if len(records) != header.get("tasks"):
         raise ValueError(f"checkpoint holds {len(records)} of {header.get('tasks')} tasks")
