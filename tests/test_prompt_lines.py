@@ -14,6 +14,7 @@ import pytest
 
 from runner.errors import ManifestError
 from runner.manifest.expand import load_and_expand
+from runner.manifest.promptlines import PromptLines
 from runner.simulator.images import render_png
 
 from .conftest import cli
@@ -153,3 +154,32 @@ def test_problems_of_prompt_lines_are_reported_as_they_were(folder: Path) -> Non
         "bad.yaml:1:54: defaults.clarity: 1024 is not one of 2048, 4096 (for p.txt line 3, line 3) "
         "(hint: clarity must be one of 2048, 4096 for doubao-seedream-4.5)"
     )
+
+
+def test_every_line_is_held_to_the_prompt_limit_not_only_the_first(folder: Path) -> None:
+    # the fast path for the lines after the first once skipped the length check
+    (folder / "long.txt").write_text(
+        "short one\n" + "x" * 4001 + "\nshort two\n" + "y" * 4002 + "\n"
+    )
+    (folder / "long.yaml").write_text(f"tasks: [first, {'z' * 4003}]\nprompts_file: long.txt\n")
+    with pytest.raises(ManifestError) as caught:
+        load_and_expand(Path("long.yaml"))
+    hint = "(hint: shorten it, or raise the limit with --max-prompt-chars)"
+    assert str(caught.value).splitlines() == [
+        f"long.yaml:1:16: tasks[1].prompt: is 4,003 characters; the limit is 4,000 {hint}",
+        f"long.txt:2:1: long.txt line 2.prompt: is 4,001 characters; the limit is 4,000 {hint}",
+        f"long.txt:4:1: long.txt line 4.prompt: is 4,002 characters; the limit is 4,000 {hint}",
+    ]
+
+
+def test_plain_lines_are_one_block_whose_prompts_the_tasks_share(folder: Path) -> None:
+    manifest, (specs, _files) = load_and_expand(Path("cross.yaml"))
+    kinds = [type(e).__name__ for e in manifest.entries]
+    # the two tasks, then the file: lines 3, the {color} line 4 alone, lines 5 to 10
+    assert kinds == ["Entry", "Entry", "PromptLines", "Entry", "PromptLines"]
+    after = manifest.entries[4]
+    assert isinstance(after, PromptLines)
+    assert list(after.lines) == [5, 6, 7, 8, 9, 10]
+    by_source = {s.source: s for s in specs}
+    for prompt, line in zip(after.prompts, after.lines, strict=True):
+        assert by_source[f"p.txt:{line}"].request.prompt is prompt

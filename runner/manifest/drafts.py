@@ -11,12 +11,8 @@ resolves them once the tasks they name have keys.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import itertools
-from dataclasses import fields as dataclass_fields
 from typing import Any
-
-import orjson
 
 from runner.errors import MissingVar
 from runner.manifest import chain
@@ -26,7 +22,7 @@ from runner.manifest.limits import Limits
 from runner.manifest.load import Manifest
 from runner.manifest.modelcheck import with_model_defaults
 from runner.manifest.templates import fill
-from runner.records import DEFAULT_MODEL, Request
+from runner.records import DEFAULT_MODEL
 
 # aspect_ratio, clarity and the video fields default per model (runner/models.json).
 BUILTIN_DEFAULTS: dict[str, Any] = {
@@ -89,51 +85,24 @@ def drafts(manifest: Manifest, entry: Entry, issues: Issues, limits: Limits) -> 
                 file=entry.file,
             )
             return []
-        if len(prompt) > limits.max_prompt_chars:
-            issues.add(
-                entry.pos.get("prompt", (entry.line, 1)),
-                f"{entry.label}.prompt",
-                f"is {len(prompt):,} characters; the limit is {limits.max_prompt_chars:,}",
-                "shorten it, or raise the limit with --max-prompt-chars",
-                file=entry.file,
-            )
+        if too_long(entry, prompt, limits, issues):
             return []
         out.append(chain.Draft(entry, fields, prompt, name, refs, entry.fields.get("for_each")))
     return out
 
 
-class Plain:
-    """Requests that differ from a first one in their prompt alone, made fast."""
-
-    def __init__(self, first: Request):
-        self.args = [getattr(first, f.name) for f in dataclass_fields(Request)]
-        assert dataclass_fields(Request)[0].name == "prompt"
-        self.body = first.to_json()
-        self.fast = self._digest(first.prompt) == first.fingerprint()
-
-    def _digest(self, prompt: str) -> bytes:
-        body = dict(self.body)
-        body["prompt"] = prompt
-        return hashlib.sha256(orjson.dumps(body)).digest()
-
-    def like(self, prompt: str) -> tuple[Request, bytes]:
-        self.args[0] = prompt
-        request = Request(*self.args)
-        return request, self._digest(prompt) if self.fast else request.fingerprint()
-
-
-def is_plain(manifest: Manifest, entry: Entry) -> bool:
-    """A prompt and nothing else, with no placeholder, and no matrix to apply."""
-    prompt = entry.fields.get("prompt")
-    refs = manifest.defaults.get("ref_images", ())
-    return (
-        isinstance(prompt, str)
-        and len(entry.fields) == 1
-        and not manifest.matrix
-        and "{" not in prompt
-        and "}" not in prompt
-        and not any(chain.is_output_ref(r) for r in refs)  # then a child of another task
+def too_long(entry: Entry, prompt: str, limits: Limits, issues: Issues) -> bool:
+    """Reports a prompt over the limit (placeholders filled) at its entry."""
+    if len(prompt) <= limits.max_prompt_chars:
+        return False
+    issues.add(
+        entry.pos.get("prompt", (entry.line, 1)),
+        f"{entry.label}.prompt",
+        f"is {len(prompt):,} characters; the limit is {limits.max_prompt_chars:,}",
+        "shorten it, or raise the limit with --max-prompt-chars",
+        file=entry.file,
     )
+    return True
 
 
 def missing_hint(name: str, usable: set[str]) -> str:

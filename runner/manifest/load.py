@@ -23,6 +23,7 @@ from runner.manifest.fields import (
     check_var_value,
     open_values,
 )
+from runner.manifest.promptlines import PromptLines
 from runner.manifest.prompts_file import read_prompts_file
 
 TOP_KEYS = (
@@ -48,7 +49,7 @@ class Manifest:
     vars: dict[str, str]
     matrix: dict[str, list[Any]]
     matrix_pos: dict[str, tuple[int, int]]
-    entries: list[Entry]
+    entries: list[Entry | PromptLines]  # a prompts file's plain lines come in blocks
     max_images: int | None = None
     defaults_pos: dict[str, tuple[int, int]] = field(default_factory=dict)
     allow_unknown_models: bool = False  # a model_code not in the table is sent as written
@@ -255,7 +256,7 @@ def _check_top(
             max_images = value
         else:
             issues.add(_at(top["max_images"]), "max_images", "must be a whole number >= 1")
-    entries: list[Entry] = []
+    entries: list[Entry | PromptLines] = []
     if "tasks" in top:
         tasks_node = top["tasks"]
         if isinstance(tasks_node.value, list):

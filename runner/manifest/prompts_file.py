@@ -18,14 +18,14 @@ import orjson
 from runner.errors import FieldProblem
 from runner.manifest.entries import Entry, Issues
 from runner.manifest.fields import ALIASES, CHECKERS, ROW_FIELDS, check_var_value
+from runner.manifest.promptlines import NO_POS, PromptLines
 from runner.manifest.yamlpos import YNode
 
-NO_POS: dict[str, tuple[int, int]] = {}  # shared by prompt lines; never written to
 _INT_FIELDS = ("clarity", "number_of_images", "repeat")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def read_prompts_file(base: Path, node: YNode, issues: Issues) -> list[Entry]:
+def read_prompts_file(base: Path, node: YNode, issues: Issues) -> list[Entry | PromptLines]:
     at = (node.line, node.column)
     if not isinstance(node.value, str) or not node.value.strip():
         issues.add(at, "prompts_file", "must be a file path")
@@ -54,24 +54,34 @@ def read_prompts_file(base: Path, node: YNode, issues: Issues) -> list[Entry]:
     return [e for e in entries if e is not None]
 
 
-def _txt(path: Path, text: str, issues: Issues) -> list[Entry]:
-    entries = []
-    file, check = str(path), CHECKERS["prompt"]  # one file string for a million entries
+def _txt(path: Path, text: str, issues: Issues) -> list[Entry | PromptLines]:
+    """Plain lines go into blocks (see promptlines); a line with `{` or `}` is an entry."""
+    items: list[Entry | PromptLines] = []
+    file, check = str(path), CHECKERS["prompt"]  # one file string for a million lines
+    block = PromptLines(file, path.name)
+    add = block.add
     for lineno, line in enumerate(text.splitlines(), 1):
         prompt = line.strip()
-        if not prompt or prompt.startswith("#"):
+        if not prompt or prompt[0] == "#":
+            continue
+        if "{" not in prompt and "}" not in prompt:
+            add(prompt, lineno)  # stripped and not empty: check_prompt has nothing to say
             continue
         try:
             checked = check(prompt)
         except FieldProblem as exc:
             issues.add((lineno, 1), "prompt", exc.message, exc.hint, file=file)
             continue
-        entries.append(
-            Entry(f"{path.name} line {lineno}", file, lineno, {"prompt": checked}, NO_POS)
-        )
-    if not entries:
+        if block.prompts:
+            items.append(block)
+            block = PromptLines(file, path.name)
+            add = block.add
+        items.append(Entry(f"{path.name} line {lineno}", file, lineno, {"prompt": checked}, NO_POS))
+    if block.prompts:
+        items.append(block)
+    if not items:
         issues.add((0, 0), "prompts_file", f"{path} has no prompts", file=str(path))
-    return entries
+    return items
 
 
 def _csv_rows(path: Path, text: str, issues: Issues) -> list[tuple[int, dict[str, Any]]]:
