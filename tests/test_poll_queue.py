@@ -46,10 +46,10 @@ def test_while_submitting_one_accounts_polls_never_hold_back_anothers() -> None:
     queue, _ = _queue(5.0, a=100, b=50)
     assert queue.next_call(4.0, True, _rate) == (None, 5.0)  # nothing due yet
     group, _ = queue.next_call(5.0, True, _rate)
-    assert group == (A, 3) and len(queue.take((A, 3), 5.0)) == 50
+    assert group == (A, 3) and len(queue.take((A, 3), 5.0, True)) == 50
     # b's batch goes at once: a's call spent a's share of a's rate, not b's.
     group, _ = queue.next_call(5.0, True, _rate)
-    assert group == (B, 3) and len(queue.take((B, 3), 5.0)) == 50
+    assert group == (B, 3) and len(queue.take((B, 3), 5.0, True)) == 50
     # a's second batch waits for a's own spacing: 1 / (poll_share 0.5 x 10 qps) = 0.2 s.
     assert queue.next_call(5.0, True, _rate) == (None, 5.2)
     assert queue.next_call(5.2, True, _rate)[0] == (A, 3)
@@ -72,7 +72,7 @@ def test_once_submitted_each_account_sweeps_its_own_tasks_each_interval() -> Non
             assert wake is not None
             now = wake
             continue
-        batch = queue.take(group, now)
+        batch = queue.take(group, now, False)
         for entry in batch:  # not done yet: due again one interval later, as the poller does
             queue.push(now + 2.0, entry)
         calls.append((now, group[0].name, len(batch)))
@@ -85,3 +85,21 @@ def test_once_submitted_each_account_sweeps_its_own_tasks_each_interval() -> Non
         (7.0, "a", 50),
         (7.0, "b", 10),
     ]
+
+
+def test_once_submitted_a_call_takes_the_tasks_due_before_the_accounts_next_call() -> None:
+    """Tasks due just after a call would wait a whole gap for the next one (here 2 s):
+    when the account's tasks fit in one call, they go in this one, a little early."""
+    queue, _ = _queue(5.0, a=5)
+    late, _ = _queue(5.3, a=5)
+    for due, _, entry in late._heap:
+        queue.push(due, entry)
+    group, _ = queue.next_call(5.0, False, _rate)
+    assert group == (A, 3)
+    assert len(queue.take(group, 5.0, submitting=True)) == 5  # while submitting: what is due
+    queue, _ = _queue(5.0, a=5)
+    for due, _, entry in late._heap:
+        queue.push(due, entry)
+    queue.next_call(5.0, False, _rate)
+    assert len(queue.take((A, 3), 5.0, submitting=False)) == 10
+    assert len(queue) == 0

@@ -88,7 +88,7 @@ class Poller:
             now = self.clock.now()
             group, wake_at = self.queue.next_call(now, submitting, self._rate, urgent)
             if group is not None:
-                await self._poll_batch(group, self.queue.take(group, now))
+                await self._poll_batch(group, self.queue.take(group, now, submitting))
                 continue
             await self._sleep(None if wake_at is None else max(0.0, wake_at - now))
 

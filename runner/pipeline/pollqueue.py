@@ -92,15 +92,36 @@ class PollQueue:
         last = self._last.get(account, -1e9)
         if submitting:
             return last + 1.0 / (self.options.poll_share * rate_of(account))
-        sweeps = sum(-(-n // BATCH) for (a, _), n in self._count.items() if a is account)
-        return last + self.options.poll_interval_s / max(1, sweeps)
+        return last + self._gap_s(account)
 
-    def take(self, group: Group, now: float) -> list[Due]:
-        """Up to BATCH due tasks of `group`, oldest first; the call is counted as made now."""
+    def _gap_s(self, account: Account | None) -> float:
+        """Once submitted: an account's calls spaced so it sees each task once an interval."""
+        sweeps = sum(-(-n // BATCH) for (a, _), n in self._count.items() if a is account)
+        return self.options.poll_interval_s / max(1, sweeps)
+
+    def take(self, group: Group, now: float, submitting: bool) -> list[Due]:
+        """Up to BATCH due tasks of `group`, oldest first; the call is counted as made now.
+
+        Once everything is submitted and the group's tasks fit in one call, the call also
+        takes those that fall due before the account's next call may go: asked about a
+        little early rather than up to a whole gap late, and from then on checked
+        together, one call a sweep.
+        """
         queue = self._ready[group]
         batch = [queue.popleft()[1] for _ in range(min(BATCH, len(queue)))]
         if not queue:
             del self._ready[group]
+        if not submitting and self._count[group] <= BATCH:  # the group fits in one call
+            until = now + self._gap_s(group[0])
+            others = []
+            while self._heap and self._heap[0][0] <= until and len(batch) < BATCH:
+                item = heapq.heappop(self._heap)
+                if self.group_of(item[2].record) == group:
+                    batch.append(item[2])
+                else:
+                    others.append(item)
+            for item in others:
+                heapq.heappush(self._heap, item)
         self._count[group] -= len(batch)
         if not self._count[group]:
             del self._count[group]
