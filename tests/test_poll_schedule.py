@@ -100,6 +100,7 @@ async def _run(
         ledger=SimpleNamespace(write=lambda event, durable=False: None),
         chain=None,
         final=lambda rec: None,
+        submits_done=anyio.Event(),
     )
     send, receive = anyio.create_memory_object_stream[TaskRecord](math.inf)
     out_send, out_receive = anyio.create_memory_object_stream[TaskRecord](math.inf)

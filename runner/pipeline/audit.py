@@ -10,7 +10,9 @@ another task on the server, is a duplicate: it is recorded (`duplicate`
 event), its images are downloaded next to the original's (`.dup-<id>` in the
 name: paid for, so never lost), and it is reported in the log, in
 `summary.json` (`duplicates_billed`) and in the gallery. A duplicate that
-failed (Error/Fail) is not charged and is ignored.
+failed (Error/Fail) is not charged and is ignored. In a run, the task lists
+are read as soon as every submit has its answer, while the last tasks generate;
+the audit at the end then reads only what was created since (auditlisting.py).
 """
 
 from __future__ import annotations
@@ -23,20 +25,19 @@ from typing import Any
 
 import anyio
 
-from runner.api.client import ApiClient
 from runner.errors import DownloadError, StillInDoubt, TransientApiError
-from runner.pipeline import reconcile, tasklist
+from runner.pipeline.auditlisting import NOT_CHARGED, Listing, clients
 from runner.pipeline.context import RunContext
 from runner.pipeline.download import fetch
 from runner.records import TaskRecord
 
 log = logging.getLogger("runner.audit")
-NOT_CHARGED = frozenset({"Error", "Fail"})
 RUNNING = frozenset({"Queued", "Ready", "Generating"})
 
 
-async def run_audit(ctx: RunContext) -> None:
-    """The audit at the end of a run; a stop (signal) cuts it short, harmlessly."""
+async def run_audit(ctx: RunContext, early: EarlyListing | None = None) -> None:
+    """The audit at the end of a run; a stop (signal) cuts it short, harmlessly.
+    `early`: the listing read while the last tasks generated, if it was."""
     async with anyio.create_task_group() as tg:
 
         async def on_stop() -> None:
@@ -45,7 +46,8 @@ async def run_audit(ctx: RunContext) -> None:
 
         tg.start_soon(on_stop)
         try:
-            await audit(ctx, ctx.options.audit_wait_s)
+            listing = await early.take() if early is not None else None
+            await audit(ctx, ctx.options.audit_wait_s, listing)
         except StillInDoubt:
             pass  # the run is stopping
         except TransientApiError as exc:
@@ -53,29 +55,67 @@ async def run_audit(ctx: RunContext) -> None:
         tg.cancel_scope.cancel()
 
 
-async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
-    """Find, record and download duplicates; returns how many were found this time."""
+class EarlyListing:
+    """The audit's listing, read as soon as every submit of the run has its answer
+    (ctx.submits_done), while the last tasks generate: the end-of-run audit then
+    reads only what was created since (auditlisting.py). A stop or a failed call
+    leaves it partial, which the audit's own reading completes."""
+
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self.listing: Listing | None = None
+        self._done = anyio.Event()
+        self._taken = False
+
+    def __repr__(self) -> str:
+        return f"<EarlyListing {self.listing!r} done={self._done.is_set()}>"
+
+    async def run(self) -> None:
+        ctx = self.ctx
+        try:
+            await ctx.submits_done.wait()
+            if self._taken or ctx.stopping.is_set():
+                return
+            self.listing = Listing(ctx, _since(ctx))
+            async with anyio.create_task_group() as tg:
+
+                async def on_stop() -> None:
+                    await ctx.stopping.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(on_stop)
+                try:
+                    await self.listing.read()
+                except TransientApiError as exc:
+                    log.info("audit: early listing stopped (%s); read at the end", exc)
+                tg.cancel_scope.cancel()
+        finally:
+            self._done.set()
+
+    async def take(self) -> Listing | None:
+        """The listing read so far (None: none begun); waits for a reading under way."""
+        self._taken = True
+        if self.listing is not None:
+            await self._done.wait()
+        return self.listing
+
+
+def _since(ctx: RunContext) -> float:
+    """Tasks created from here on are listed: since the last audit (or the ledger's
+    start), less the allowance for our clock and the server's to disagree."""
     state = ctx.ledger.state
     until = time.time()
-    since = (state.audited_until or state.first_t or until) - ctx.options.clock_skew_s
-    pages = max(ctx.options.max_scan_pages, len(ctx.records) // 25 + 20)
-    kinds = tasklist.kinds_of(ctx.records.values()) or (3,)
-    matcher = Matcher(ctx, since)
-    failed: list[TransientApiError] = []
+    return (state.audited_until or state.first_t or until) - ctx.options.clock_skew_s
 
-    async def listing(client: ApiClient) -> None:
-        try:
-            for kind in kinds:  # images, videos apart; each page matched, then dropped
-                async for batch in tasklist.pages(client, since, pages, kind):
-                    matcher.feed(batch)
-        except TransientApiError as exc:
-            failed.append(exc)
 
-    async with anyio.create_task_group() as tg:  # a pool: each account lists its own, at once
-        for client in _clients(ctx):
-            tg.start_soon(listing, client)
-    if failed:
-        raise failed[0]  # as one account's scan would: the audit is done later
+async def audit(ctx: RunContext, wait_s: float = 120.0, listing: Listing | None = None) -> int:
+    """Find, record and download duplicates; returns how many were found this time.
+    `listing`: one read earlier in the run, read again only for what is newer."""
+    state = ctx.ledger.state
+    until = time.time()
+    listing = listing or Listing(ctx, _since(ctx))
+    await listing.read()  # a failure: the audit is done later
+    matcher = listing.matcher
 
     # A task another live run has created and not yet recorded is no duplicate of ours.
     def ours() -> set[bytes]:
@@ -97,7 +137,7 @@ async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
             uid[:8],
         )
     await _fetch_missing(ctx, wait_s)
-    ctx.ledger.write({"e": "audit", "since": since, "until": until, "found": len(new)})
+    ctx.ledger.write({"e": "audit", "since": listing.since, "until": until, "found": len(new)})
     total = state.duplicates_billed()
     if new:
         log.warning(
@@ -108,51 +148,6 @@ async def audit(ctx: RunContext, wait_s: float = 120.0) -> int:
     else:
         log.info("audit: no task created twice (%d listed since the last audit)", matcher.listed)
     return len(new)
-
-
-class Matcher:
-    """Matches the listing page by page: of the account's tasks only the duplicates found
-    are kept (record, uid, status), so the audit's memory does not grow with the account."""
-
-    def __init__(self, ctx: RunContext, since: float):
-        self.ctx, self.since, self.listed = ctx, since, 0
-        self.known = ctx.taken | ctx.reconciler.others_taken() | set(ctx.ledger.state.duplicates)
-        # prompt -> our records that have their task: one record, or several sharing a prompt
-        self.owners: dict[str, TaskRecord | list[TaskRecord]] = {}
-        for rec in ctx.records.values():
-            if rec.unique_id:
-                prompt = rec.spec.request.prompt
-                held = self.owners.setdefault(prompt, rec)
-                if isinstance(held, list):
-                    held.append(rec)
-                elif held is not rec:
-                    self.owners[prompt] = [held, rec]
-        self.found: list[tuple[TaskRecord, str, str]] = []
-
-    def feed(self, items: list[dict[str, Any]]) -> None:
-        """Unknown listed tasks that repeat the request of one of ours that has its task."""
-        self.listed += len(items)
-        for item in items:
-            uid, created = item.get("unique_id"), item.get("create_time")
-            if (
-                not isinstance(uid, str)
-                or uid in self.known
-                or not isinstance(created, int | float)
-                or created < self.since
-                or item.get("progress_desc") in NOT_CHARGED
-            ):
-                continue
-            held = self.owners.get(tasklist.listed_prompt(item) or "")
-            for rec in held if isinstance(held, list) else (held,) if held else ():
-                if reconcile.same_request(item, rec.spec.request, self.ctx.reconciler.refs_of(rec)):
-                    self.found.append((rec, uid, str(item.get("progress_desc") or "")))
-                    self.known.add(uid)
-                    break
-
-    def unclaimed(self) -> list[tuple[TaskRecord, str, str]]:
-        """The matches, less those another live run has recorded since the listing began."""
-        others = self.ctx.reconciler.others_taken()
-        return [found for found in self.found if found[1] not in others]
 
 
 async def _fetch_missing(ctx: RunContext, wait_s: float) -> None:
@@ -196,7 +191,7 @@ async def _query(ctx: RunContext, keys: dict[str, str]) -> dict[str, dict[str, A
         rec = ctx.records.get(key)
         by_kind[rec.spec.request.creation_type if rec else 3].append(uid)
     found: dict[str, dict[str, Any]] = {}
-    for client in _clients(ctx):  # a duplicate is listed by the account that made it
+    for client in clients(ctx):  # a duplicate is listed by the account that made it
         for kind, uids in sorted(by_kind.items()):
             for start in range(0, len(uids), 50):
                 try:
@@ -208,10 +203,6 @@ async def _query(ctx: RunContext, keys: dict[str, str]) -> dict[str, dict[str, A
                     (i["unique_id"], i) for i in items if isinstance(i.get("unique_id"), str)
                 )
     return found
-
-
-def _clients(ctx: RunContext) -> list[ApiClient]:
-    return [a.client for a in ctx.pool.alive] if ctx.pool is not None else [ctx.client]
 
 
 async def _download(ctx: RunContext, key: str, uid: str, item: dict[str, Any] | None) -> list[str]:

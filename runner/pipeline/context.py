@@ -61,6 +61,7 @@ class RunContext:
     budget_reached: bool = False
     feed_scope: anyio.CancelScope | None = None
     pipeline_done: anyio.Event = field(default_factory=anyio.Event)
+    submits_done: anyio.Event = field(default_factory=anyio.Event)  # every submit answered
     uploader: ReferenceUploads | None = None  # local references, or chained ones
     chain: Chain | None = None  # when tasks take other tasks' outputs
 

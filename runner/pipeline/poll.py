@@ -71,6 +71,7 @@ class Poller:
                 self.queue.push(self.clock.now() + self.schedule.first_s(rec), Due(rec))
                 self._wake.set()
         self._inflow_done = True
+        self.ctx.submits_done.set()  # the stream closes when the last submit worker ends
         self._wake.set()
 
     async def _loop(self) -> None:

@@ -204,10 +204,12 @@ async def _drive(
             tg.start_soon(apiwatch.watch, ctx)
             tg.start_soon(report, ctx)
             tg.start_soon(checkpoint.keep, ctx.ledger, ctx.options.checkpoint_events)
+            early = audit.EarlyListing(ctx)  # the audit's listing, while the last tasks generate
+            tg.start_soon(early.run)
             await resume_in_doubt(ctx)
             await scheduler.execute(ctx)
             if ctx.stop_reason in (None, "deadline"):
-                await audit.run_audit(ctx)
+                await audit.run_audit(ctx, early)
             tg.cancel_scope.cancel()
     except* AuthError as group:
         auth_error = _leaf(group, AuthError)

@@ -1,0 +1,109 @@
+"""The audit's listing read twice: early (while the last tasks generate), then at the
+end only down to where the early reading began. A task created in between, or one
+deep in the list, is found all the same; a reading cut short is completed."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from runner.errors import TransientApiError
+from runner.pipeline.auditlisting import Listing
+from runner.records import Request, TaskRecord, TaskSpec, TaskState
+from runner.settings import RunOptions
+
+
+class TaskList:
+    """An account's task list, newest first, 50 a page; a page may be made to fail."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.asked: list[int] = []  # the page numbers asked, in order
+        self.fail_at: int | None = None
+
+    def create(self, uid: str, request: Request, t: float) -> None:
+        info = {
+            "ref_prompt": request.prompt,
+            "ref_img_url": [],
+            "aspect_ratio": request.aspect_ratio,
+            "clarity": request.clarity,
+            "number_of_images": request.number_of_images,
+        }
+        item = {
+            "unique_id": uid,
+            "create_time": int(t),
+            "progress_desc": "Success",
+            "model_code": request.model_code,
+            "photo_info": info,
+        }
+        self.items.insert(0, item)
+
+    async def page(
+        self, ids: list[str], page: int = 1, size: int = 50, kind_type: int = 3
+    ) -> tuple[list[dict[str, Any]], int, str]:
+        assert not ids and kind_type == 3
+        self.asked.append(page)
+        if page == self.fail_at:
+            raise TransientApiError("connection reset", endpoint="task/page")
+        total = max(1, -(-len(self.items) // size))
+        return self.items[(page - 1) * size : page * size], total, "trace"
+
+
+def _run_of(n: int, tasks: TaskList, t0: float) -> Any:
+    records = {}
+    for i in range(n):
+        request = Request(f"p{i}")
+        records[f"k{i}"] = TaskRecord(
+            TaskSpec(f"k{i}", "", request), state=TaskState.SUBMITTED, unique_id=f"u{i}"
+        )
+        tasks.create(f"u{i}", request, t0 + i)
+    return SimpleNamespace(
+        options=RunOptions(),
+        records=records,
+        taken={f"u{i}" for i in range(n)},
+        reconciler=SimpleNamespace(others_taken=set, refs_of=lambda rec: None),
+        ledger=SimpleNamespace(state=SimpleNamespace(duplicates={})),
+        pool=None,
+        client=tasks,
+    )
+
+
+def _found(listing: Listing) -> list[tuple[str, str]]:
+    return sorted((rec.key, uid) for rec, uid, _ in listing.matcher.unclaimed())
+
+
+async def test_the_end_reads_only_whats_new_and_finds_a_duplicate_made_in_between() -> None:
+    tasks = TaskList()
+    ctx = _run_of(200, tasks, t0=10_000)  # created at 10,000 .. 10,199
+    tasks.items.insert(150, tasks.items[0] | {"unique_id": "dup-deep"})  # p199 twice, deep
+    listing = Listing(ctx, since=9_000)
+    await listing.read()  # early: the whole list since the last audit
+    assert tasks.asked == [1, 2, 3, 4, 5]
+    assert _found(listing) == [("k199", "dup-deep")]
+
+    # While the last tasks generate: a late copy of p5 arrives, and 60 foreign tasks.
+    tasks.create("dup-late", ctx.records["k5"].spec.request, 10_300)
+    for i in range(60):
+        tasks.create(f"foreign-{i}", Request(f"someone else {i}"), 10_300)
+    tasks.asked.clear()
+    await listing.read()  # at the end: down to the early reading's newest task, less 5 s
+
+    assert tasks.asked == [1, 2]  # 61 new tasks and the newest of ours, not all 7 pages
+    assert _found(listing) == [("k199", "dup-deep"), ("k5", "dup-late")]
+
+
+async def test_a_reading_cut_short_is_completed_at_the_end() -> None:
+    tasks = TaskList()
+    ctx = _run_of(200, tasks, t0=10_000)
+    tasks.items.insert(190, tasks.items[0] | {"unique_id": "dup-deep"})  # on the last page
+    listing = Listing(ctx, since=9_000)
+    tasks.fail_at = 3
+    with pytest.raises(TransientApiError):
+        await listing.read()
+    assert _found(listing) == []
+    tasks.fail_at, tasks.asked = None, []
+    await listing.read()
+    assert tasks.asked == [1, 2, 3, 4, 5]  # back to the last audit, as if never read
+    assert _found(listing) == [("k199", "dup-deep")]
