@@ -13,7 +13,8 @@ run directories without one replay as they always did.
 Layout: a header line (format, schema, offset, anchor digests, the Replay's
 fields other than its records, the request templates), then one line per task
 record: its key first, its prompt, the index of its request's template (the
-request less its prompt: a million prompts-file tasks share one). Record fields
+request less its prompt: a million prompts-file tasks share one). A record at
+its defaults but for its spec is a JSON array; any other an object. Record fields
 are written by name and only when not at their default, so a field added to
 `TaskRecord` later is carried along; `DECODERS` turns the JSON back into the
 field's type where JSON alone would not (tests check every field is covered).
@@ -127,25 +128,31 @@ def _template_from_json(value: list[Any]) -> Template:
 
 
 def encode_record(rec: TaskRecord, templates: dict[Template, int]) -> bytes:
+    """A task at its defaults but for its spec (most of a big run's: planned, or
+    done) is an array, [key, prompt, template, name, source]; any other an object."""
     spec = rec.spec
-    row: dict[str, Any] = {
-        "k": spec.key,
-        "p": spec.request.prompt,
-        "t": templates[template_of(spec.request)],
+    changed = {
+        name: value
+        for name, default in _RECORD_DEFAULTS.items()
+        if (value := getattr(rec, name)) != default
     }
+    template = templates[template_of(spec.request)]
+    if not changed:
+        return orjson.dumps([spec.key, spec.request.prompt, template, spec.name, spec.source])
+    row: dict[str, Any] = {"k": spec.key, "p": spec.request.prompt, "t": template}
     if spec.name:
         row["n"] = spec.name
     if spec.source:
         row["src"] = spec.source
-    for name, default in _RECORD_DEFAULTS.items():
-        value = getattr(rec, name)
-        if value != default:
-            row[name] = value
+    row.update(changed)
     return orjson.dumps(row, default=_encode_value, option=orjson.OPT_NON_STR_KEYS)
 
 
 def decode_record(line: bytes, templates: list[Template]) -> TaskRecord:
     row = orjson.loads(line)
+    if type(row) is list:
+        key, prompt, template, name, source = row
+        return TaskRecord(TaskSpec(key, name, Request(prompt, *templates[template]), source))
     request = Request(row.pop("p"), *templates[row.pop("t")])
     rec = TaskRecord(TaskSpec(row.pop("k"), row.pop("n", ""), request, row.pop("src", "")))
     for name, value in row.items():
@@ -272,11 +279,12 @@ def find_records(
         return found
     templates = templates_of(header)
     for pos, line in enumerate(record_lines(ledger_path, header)):
-        # each line starts with {"k":"<key>", (encode_record); a key needing
-        # escapes is not found this way, so it is decoded and compared
-        end = line.find(b'"', 6)
-        plain = line.startswith(b'{"k":"') and end > 6 and b"\\" not in line[6:end]
-        key = line[6:end].decode() if plain else None
+        # each line starts with ["<key>" or {"k":"<key>" (encode_record); a key
+        # needing escapes is not found this way, so it is decoded and compared
+        start = 2 if line.startswith(b'["') else 6 if line.startswith(b'{"k":"') else 0
+        end = line.find(b'"', start) if start else -1
+        plain = end > start and b"\\" not in line[start:end]
+        key = line[start:end].decode() if plain else None
         if key is None:
             rec = decode_record(line, templates)
             if rec.key in keys:
