@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from runner.records import TaskSpec
@@ -21,11 +22,20 @@ PROMPT_CHARS = 40  # an unnamed task is called after this much of its prompt
 
 _NOT_NAME = re.compile(r"[^\w\-]+", flags=re.UNICODE)
 _DASHES = re.compile(r"-{2,}")
+# For ASCII text (plan names a million tasks): every byte that is not a letter, a
+# digit, `_` or `-` becomes `-`, as _NOT_NAME does, in one C pass over bytes.
+_ASCII_NAME = bytes(b if chr(b).isalnum() or b in b"_-" else ord("-") for b in range(256))
 
 
 def slug(text: str) -> str:
-    if not text.isascii():  # NFKC leaves ASCII as it is (plan names a million tasks)
-        text = unicodedata.normalize("NFKC", text)
+    if text.isascii():  # NFKC leaves ASCII as it is; bytes go faster (plan names a million)
+        # A run of dashes and other characters becomes one dash whichever way it is
+        # cut: as _NOT_NAME and _DASHES make it, three to four times faster.
+        ascii = text.encode("ascii").translate(_ASCII_NAME)
+        while b"--" in ascii:
+            ascii = ascii.replace(b"--", b"-")
+        return ascii.strip(b"-_")[:MAX_SLUG_BYTES].strip(b"-_").decode("ascii") or "task"
+    text = unicodedata.normalize("NFKC", text)
     out = _NOT_NAME.sub("-", text).strip("-_.")
     out = _DASHES.sub("-", out)
     encoded = out.encode("utf-8")[:MAX_SLUG_BYTES]
@@ -40,3 +50,8 @@ def default_run_dir(name: str) -> Path:
 def display_name(spec: TaskSpec) -> str:
     """The task's name as every command and file shows it."""
     return slug(spec.name or spec.request.prompt[:PROMPT_CHARS])
+
+
+def display_names(specs: Iterable[TaskSpec]) -> Iterator[str]:
+    """display_name of each task, in bulk (plan lists a million)."""
+    return map(slug, (spec.name or spec.request.prompt[:PROMPT_CHARS] for spec in specs))

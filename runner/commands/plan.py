@@ -8,25 +8,30 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.tasks import load_tasks
-from runner.names import display_name
 from runner.pipeline.prepare import new_attempt
-from runner.records import TaskSpec, TaskState, task_ref
+from runner.records import Request, TaskState, task_ref
+from runner.report.planrows import PlanRows
 from runner.report.stages import stage_lines, stage_rows
-from runner.report.text import short
 from runner.rundir import ledger
 from runner.rundir.files import default_run_dir
 from runner.settings import limits_from
 
 # Sent and not finished: in doubt (may exist), on the server, or generated with files missing.
 IN_FLIGHT = (TaskState.IN_DOUBT, TaskState.SUBMITTED, TaskState.SUCCEEDED)
+CHUNK_ROWS = 4096  # rows a write: a write a row costs seconds for a million
+_KEY = attrgetter("key")
+_SHAPE = attrgetter("model_code", "video_duration", "quality_mode", "number_of_images")
+T = TypeVar("T")
 
 
 def plan_data(
@@ -63,20 +68,18 @@ def plan_data(
             for i in range(spec.request.outputs):
                 names[task_ref(spec.key, i)] = f"@{spec.name or spec.key}[{made[spec.name]}]"
                 made[spec.name] += 1
-    counts = Counter(states.get(spec.key, "new") for spec in specs)
+    counts = Counter(filter(None, map(states.get, map(_KEY, specs)))) if states else Counter()
     done, failed = counts[TaskState.DONE.value], counts[TaskState.FAILED.value]
     in_flight = sum(counts[s.value] for s in IN_FLIGHT)
+    images, videos = _made(spec.request for spec in specs)
     return {
         "name": name,
         "run_dir": str(run_dir),
-        "tasks": (
-            _plan_row(spec, states.get(spec.key, "new"), names, rerolls.get(spec.key))
-            for spec in specs
-        ),
+        "tasks": PlanRows(specs, states, names, rerolls),
         "totals": {
             "tasks": len(specs),
-            "images": sum(s.request.outputs for s in specs if s.request.kind != "video"),
-            "videos": sum(1 for s in specs if s.request.kind == "video"),
+            "images": images,
+            "videos": videos,
             "uploads": len(loaded.files),
             "uploads_done": sum(1 for sha in loaded.files if sha in uploaded),
             "already_done": done,
@@ -97,35 +100,29 @@ def plan_data(
     }
 
 
-def _plan_row(
-    spec: TaskSpec, state: str, names: dict[str, str], reroll: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    row: dict[str, Any] = {"key": spec.key, "name": display_name(spec), "state": state}
-    row.update(spec.request.to_json())
-    row["ref_images"] = [names.get(r, r) for r in spec.request.ref_images]
-    if reroll is not None:  # what `run --reroll-rejected` would send
-        row.update(state="reroll", attempt=reroll["attempt"])
-        row["prompt"] = reroll.get("prompt", row["prompt"])
-    return row
-
-
-def _text_row(t: dict[str, Any]) -> str:
-    refs = ""
-    if t["ref_images"]:
-        shown = ", ".join(short(r.rsplit("/", 1)[-1], 24) for r in t["ref_images"][:3])
-        more = f" +{len(t['ref_images']) - 3}" if len(t["ref_images"]) > 3 else ""
-        refs = f"  [refs: {shown}{more}]"
-    return (
-        f"{t['key']:16}  {t['state']:9}  {t['aspect_ratio']:5}  {t['clarity']:4}  "
-        f"{t['number_of_images']}  {short(t['name'], 16):16}  "
-        f"{short(t['prompt'], 48)}{refs}"
-    )
+def _made(requests: Iterable[Request]) -> tuple[int, int]:
+    """Images and videos the requests make. `kind` and `outputs` read the model and the
+    video fields and number_of_images only: looked up once a shape, not once a task."""
+    shapes = Counter(map(_SHAPE, requests))
+    images = videos = 0
+    for (model_code, duration, quality, number), count in shapes.items():
+        shape = Request(
+            "",
+            (),
+            model_code=model_code,
+            video_duration=duration,
+            quality_mode=quality,
+            number_of_images=number,
+        )
+        if shape.kind == "video":
+            videos += count
+        else:
+            images += count * shape.outputs
+    return images, videos
 
 
 def plan_lines(data: dict[str, Any]) -> Iterator[str]:
-    yield f"{'key':16}  {'state':9}  {'ratio':5}  {'clar':4}  n  {'name':16}  prompt"
-    for t in data["tasks"]:
-        yield _text_row(t)
+    yield from data["tasks"].text()
     tot = data["totals"]
     uploads = (
         f", {tot['uploads']} local images to upload ({tot['uploads_done']} already up)"
@@ -155,8 +152,10 @@ def json_chunks(data: dict[str, Any]) -> Iterator[bytes]:
     """`data` as indented JSON, its task rows streamed one by one."""
     head = {k: v for k, v in data.items() if k != "tasks"}
     yield orjson.dumps(head, option=orjson.OPT_INDENT_2)[:-2] + b',\n  "tasks": ['
-    for i, row in enumerate(data["tasks"]):
-        yield (b"\n    " if i == 0 else b",\n    ") + orjson.dumps(row)
+    rows = iter(data["tasks"])
+    for i, chunk in enumerate(_batched(rows, CHUNK_ROWS)):
+        lead = b"\n    " if i == 0 else b",\n    "
+        yield lead + b",\n    ".join(map(orjson.dumps, chunk))
     yield b"\n  ]\n}\n"
 
 
@@ -169,5 +168,11 @@ def main(args: argparse.Namespace) -> int:
             out.buffer.write(chunk)
         out.buffer.flush()
     else:
-        out.writelines(line + "\n" for line in plan_lines(data))
+        for lines in _batched(plan_lines(data), CHUNK_ROWS):  # a write per line costs seconds
+            out.write("\n".join(lines) + "\n")
     return 0
+
+
+def _batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    while chunk := list(islice(items, size)):
+        yield chunk

@@ -12,5 +12,9 @@ def dumps(data: Any) -> str:
 
 
 def short(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    """The text on one line, runs of whitespace as one space, cut to `width` with `…`."""
+    # A printable text's only whitespace is " " (the others are Unicode's "Other" or
+    # "Separator"): single spaces inside it leave nothing to join (a million plan rows).
+    if not text.isprintable() or "  " in text or text[:1] == " " or text[-1:] == " ":
+        text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
