@@ -183,3 +183,52 @@ def test_plain_lines_are_one_block_whose_prompts_the_tasks_share(folder: Path) -
     by_source = {s.source: s for s in specs}
     for prompt, line in zip(after.prompts, after.lines, strict=True):
         assert by_source[f"p.txt:{line}"].request.prompt is prompt
+
+
+# Tasks asking for the same request as a prompt line, before the first prompt alone.
+EARLIER = {
+    "before.yaml": (
+        "tasks:\n"
+        '  - {prompt: first prompt, aspect_ratio: "1:1", repeat: 2}\n'
+        "  - {prompt: second, clarity: 2048}\n"
+        "  - second\n"
+        '  - {prompt: third, aspect_ratio: "16:9"}\n'
+        "prompts_file: q.txt\n",
+        [
+            ("27fd90a6b5f1f5ad", "before.yaml:2"),
+            ("e408f6fae8acf901", "before.yaml:2"),
+            ("29eb351e7766beb2", "before.yaml:3"),
+            ("fb0bb821fc1baa95", "before.yaml:4"),
+            ("f644f77d9f6801d8", "before.yaml:5"),
+            ("8adf28bd659deddb", "q.txt:1"),
+            ("4c5ed3e55af2fb29", "q.txt:2"),
+            ("c267b3928056a47b", "q.txt:3"),
+            ("8d54ae9c3ad1500c", "q.txt:5"),
+        ],
+    ),
+    "named.yaml": (
+        "tasks:\n"
+        "  - {prompt: third, name: n3}\n"
+        '  - {prompt: "x {v}", vars: {v: first prompt}}\n'
+        "  - first prompt\n"
+        "prompts_file: q.txt\n",
+        [
+            ("8d54ae9c3ad1500c", "named.yaml:2"),
+            ("7aeafd7d0b042809", "named.yaml:3"),
+            ("27fd90a6b5f1f5ad", "named.yaml:4"),
+            ("e408f6fae8acf901", "q.txt:1"),
+            ("29eb351e7766beb2", "q.txt:2"),
+            ("8adf28bd659deddb", "q.txt:3"),
+            ("2b2c0799cd0826c3", "q.txt:5"),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EARLIER))
+def test_a_line_counts_the_same_requests_made_before_it(folder: Path, name: str) -> None:
+    (folder / "q.txt").write_text("first prompt\nsecond\nfirst prompt\n# c\nthird\n")
+    text, keys = EARLIER[name]
+    (folder / name).write_text(text)
+    _, (specs, _files) = load_and_expand(Path(name))
+    assert [(s.key, s.source) for s in specs] == keys

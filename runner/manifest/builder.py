@@ -36,7 +36,10 @@ class Builder:
         self.resolve, self.model_ok = resolve, model_ok
         self.budget = manifest.max_images if limits.max_images is None else limits.max_images
         self.specs: list[TaskSpec] = []
-        self.occurrences: Counter[bytes] = Counter()  # request fingerprint -> tasks so far
+        # Tasks so far with the same request, by its fingerprint; a request like the
+        # first prompt alone's by its prompt, a string its tasks hold anyway (a million
+        # 32-byte fingerprints would cost 70 MB).
+        self.occurrences: Counter[bytes | str] = Counter()
         self.outputs = chain.Outputs()
         self.images = 0
         self.plain: Plain | None = None  # the first prompt alone's request, once made
@@ -79,9 +82,11 @@ class Builder:
         fingerprint = request.fingerprint()
         source = f"{draft.entry.file}:{draft.entry.line}"
         repeat: int = draft.entry.fields.get("repeat", 1)
+        like_plain = self.plain is not None and self.plain.matches(request)
+        counted = request.prompt if like_plain else fingerprint
         for _ in range(repeat):
-            key = task_key(fingerprint, self.occurrences[fingerprint])
-            self.occurrences[fingerprint] += 1
+            key = task_key(fingerprint, self.occurrences[counted])
+            self.occurrences[counted] += 1
             self.specs.append(TaskSpec(key, draft.name, request, source))
             self.outputs.add(draft.name, key, request)
         self.images += repeat * request.outputs
@@ -90,17 +95,28 @@ class Builder:
         """A prompt alone: the whole way for the first, like it for the others."""
         if self.plain is None:
             first = self.add_drafts(drafts(self.manifest, entry, self.issues, self.limits))
-            self.plain = Plain(first) if first is not None else None
+            if first is not None:
+                self._count_by_prompt(Plain(first))
             return
         prompt: str = entry.fields["prompt"]
         if too_long(entry, prompt, self.limits, self.issues):
             return
         request, fingerprint = self.plain.like(prompt)
-        seen = self.occurrences[fingerprint]
-        self.occurrences[fingerprint] = seen + 1
+        seen = self.occurrences[prompt]
+        self.occurrences[prompt] = seen + 1
         source = f"{entry.file}:{entry.line}"
         self.specs.append(TaskSpec(task_key(fingerprint, seen), "", request, source))
         self.images += self.plain.outputs
+
+    def _count_by_prompt(self, plain: Plain) -> None:
+        """From now on requests like `plain`'s are counted by their prompt: so are
+        those made so far (the first of them among them)."""
+        self.plain = plain
+        for spec in self.specs:
+            if plain.matches(spec.request):
+                fingerprint = spec.request.fingerprint()
+                if fingerprint in self.occurrences:  # once for repeats of one request
+                    self.occurrences[spec.request.prompt] = self.occurrences.pop(fingerprint)
 
     def add_lines(self, block: PromptLines) -> None:
         """A block of prompt lines, as many prompts alone, without an entry for each."""

@@ -13,6 +13,7 @@ import hashlib
 from collections import Counter
 from dataclasses import fields as dataclass_fields
 from itertools import islice
+from operator import attrgetter
 
 import orjson
 
@@ -29,8 +30,11 @@ class Plain:
     """The first plain task's request, as the template of the others."""
 
     def __init__(self, first: Request):
-        self.args = [getattr(first, f.name) for f in dataclass_fields(Request)]
-        assert dataclass_fields(Request)[0].name == "prompt"
+        names = [f.name for f in dataclass_fields(Request)]
+        assert names[0] == "prompt"
+        self.args = [getattr(first, name) for name in names]
+        self._rest = attrgetter(*names[1:])
+        self._rest_of_first = self._rest(first)
         self.outputs = first.outputs  # the same for every prompt: one model table lookup
         body = first.to_json()
         body["prompt"] = ""
@@ -47,6 +51,10 @@ class Plain:
         hasher.update(self._tail)
         return hasher.digest()
 
+    def matches(self, request: Request) -> bool:
+        """The request is the first one's but for its prompt."""
+        return bool(self._rest(request) == self._rest_of_first)
+
     def like(self, prompt: str) -> tuple[Request, bytes]:
         self.args[0] = prompt
         request = Request(*self.args)
@@ -56,7 +64,7 @@ class Plain:
         self,
         block: PromptLines,
         start: int,
-        occurrences: Counter[bytes],
+        occurrences: Counter[bytes | str],
         specs: list[TaskSpec],
         skip: frozenset[int] = frozenset(),
     ) -> int:
@@ -73,8 +81,8 @@ class Plain:
             args[0] = prompt
             request = Request(*args)
             fingerprint = digest(prompt) if self.fast else request.fingerprint()
-            seen = get(fingerprint, 0)
-            occurrences[fingerprint] = seen + 1
+            seen = get(prompt, 0)  # a request like the first is counted by its prompt
+            occurrences[prompt] = seen + 1
             append(TaskSpec(task_key(fingerprint, seen), "", request, f"{file}:{line}"))
             made += 1
         return made * self.outputs

@@ -26,7 +26,7 @@ class PromptLines:
     file: str  # the prompts file's path as given, the same string for every line
     name: str  # its file name, for labels: "prompts.txt line 4"
     prompts: list[str] = field(default_factory=list)
-    lines: array[int] = field(default_factory=lambda: array("L"))
+    lines: array[int] = field(default_factory=lambda: array("I"))  # 4 bytes a line
 
     def __len__(self) -> int:
         return len(self.prompts)
