@@ -160,7 +160,10 @@ def _prepare(run: OpenRun, tasks: RunTasks, manifest_dir: Path) -> int:
         new = plan(
             run.ledger, run.replay, None, opts.retry_failed, opts.reroll_rejected, loaded.others
         )
-    if checkpoint.due(run.ledger, run.options.checkpoint_events):
+    # New tasks planned: a snapshot now, or the next resume replays every one of them.
+    # Otherwise the run's own checkpointing takes it (a 1,000,000-task snapshot holds
+    # the loop three seconds: not before the first submit of a resume).
+    if new and checkpoint.due(run.ledger, run.options.checkpoint_events):
         run.ledger.checkpoint()  # before check_images, which corrects records in memory only
     clean_partials(run.run_dir / "images")
     clean_partials(run.run_dir / "videos")

@@ -128,13 +128,15 @@ async def page_tasks(request: web.Request) -> web.Response:
         state.foreign_queries += len(tasks) - len(mine) if ids else 0
         tasks = mine
     if body.get("type") in (3, 4):  # images or videos: a list shows one kind
-        tasks = [t for t in tasks if task_type(t.body) == body["type"]]
+        tasks = [t for t in tasks if t.kind() == body["type"]]
     if body.get("is_success") is True:
         now = time.monotonic()
         tasks = [t for t in tasks if t.progress(now) == "Success"]
     order = state.config.page_order
-    if order == "newest":
+    if order == "newest" and ids:
         tasks.sort(key=lambda t: -t.id)
+    elif order == "newest":
+        tasks.reverse()  # the tasks are held in the order they were made
     elif order == "random":
         random.Random(len(tasks)).shuffle(tasks)
     total = len(tasks)

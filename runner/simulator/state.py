@@ -19,6 +19,7 @@ from typing import Any
 from runner import modeltable
 from runner.simulator.accounts import AccountState, extra_accounts
 from runner.simulator.config import SimConfig
+from runner.simulator.outputs import task_type
 
 
 @dataclass(slots=True)
@@ -33,6 +34,12 @@ class SimTask:
     fails: bool
     url_version: int = 0  # bumped when the CDN has "expired" a URL
     account: str = ""  # app_id of the account that owns it; "" = the primary account
+    list_type: int = 0  # 3 image, 4 video (task_type of its body), once a listing asked
+
+    def kind(self) -> int:
+        if not self.list_type:
+            self.list_type = task_type(self.body)
+        return self.list_type
 
     def progress(self, now_mono: float) -> str:
         age = now_mono - self.created_mono
