@@ -9,21 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from importlib import import_module
 
 from runner import logsetup
 from runner.cli_args import build_parser
-from runner.commands import (
-    export,
-    models,
-    origin,
-    plan,
-    report,
-    review,
-    run,
-    simulate,
-    status,
-    validate,
-)
 from runner.errors import (
     DISK_ERRNOS,
     EXIT_LOCKED,
@@ -36,25 +25,36 @@ from runner.errors import (
     UsageError,
 )
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": run.main,
-    "validate": validate.main,
-    "plan": plan.main,
-    "status": status.main,
-    "report": report.main,
-    "simulate": simulate.main,
-    "models": models.main,
-    "review": review.main,
-    "export": export.main,
-    "origin": origin.main,
-}
+# Each command is imported when it is called: a resume of a million tasks does
+# not wait for the review server's or the gallery's imports.
+COMMANDS = frozenset(
+    {
+        "run",
+        "validate",
+        "plan",
+        "status",
+        "report",
+        "simulate",
+        "models",
+        "review",
+        "export",
+        "origin",
+    }
+)
+
+
+def command(name: str) -> Callable[[argparse.Namespace], int]:
+    if name not in COMMANDS:
+        raise KeyError(name)
+    main: Callable[[argparse.Namespace], int] = import_module(f"runner.commands.{name}").main
+    return main
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logsetup.setup(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
     try:
-        return COMMANDS[args.command](args)
+        return command(args.command)(args)
     except Exception as exc:
         expected = _expected(exc)
         if expected is None:
