@@ -173,3 +173,23 @@ def test_the_simulator_binds_loopback_unless_told_otherwise() -> None:
     assert RunningSimulator().host == "127.0.0.1"
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")  # these get a warning
+
+
+async def test_the_task_list_shows_a_task_made_between_two_page_calls(sim_factory) -> None:
+    """Newest first, and a new task is on the next call's first page at once."""
+    sim = await sim_factory()
+    base = sim.base_url
+    listing = {"unique_ids": [], "type": 3, "page": 1, "page_size": 2}
+
+    async def first_page(s: aiohttp.ClientSession, h: dict[str, str]) -> list[str]:
+        url = f"{base}/open/v1/ai_creation/task/page"
+        r = await (await s.post(url, json=listing, headers=h)).json()
+        return [i["unique_id"] for i in r["data"]["list"]]
+
+    async with aiohttp.ClientSession() as s:
+        h = await _token(s, base)
+        made = []
+        for _ in range(3):
+            url = f"{base}/open/v1/ai_creation/task/submit"
+            made.append((await (await s.post(url, json=BODY, headers=h)).json())["data"])
+            assert await first_page(s, h) == made[::-1][:2]

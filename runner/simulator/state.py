@@ -65,6 +65,8 @@ class SimState:
     config: SimConfig
     tasks: dict[str, SimTask] = field(default_factory=dict)
     submissions: list[dict[str, Any]] = field(default_factory=list)
+    # routes_tasks: the last whole listing, by account, type and the tasks made so far
+    list_cache: dict[tuple[Any, ...], list[SimTask]] = field(default_factory=dict)
     served: dict[str, str] = field(default_factory=dict)  # CDN path -> sha256 of full body
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (unix time)
     uploads: dict[str, SimUpload] = field(default_factory=dict)
