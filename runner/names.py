@@ -34,7 +34,10 @@ def slug(text: str) -> str:
         ascii = text.encode("ascii").translate(_ASCII_NAME)
         while b"--" in ascii:
             ascii = ascii.replace(b"--", b"-")
-        return ascii.strip(b"-_")[:MAX_SLUG_BYTES].strip(b"-_").decode("ascii") or "task"
+        ascii = ascii.strip(b"-_")
+        if len(ascii) > MAX_SLUG_BYTES:
+            ascii = ascii[:MAX_SLUG_BYTES].strip(b"-_")
+        return ascii.decode("ascii") or "task"
     text = unicodedata.normalize("NFKC", text)
     out = _NOT_NAME.sub("-", text).strip("-_.")
     out = _DASHES.sub("-", out)

@@ -19,7 +19,7 @@ import orjson
 from runner.manifest.limits import DEFAULT_LIMITS, Limits
 from runner.manifest.tasks import load_tasks
 from runner.pipeline.prepare import new_attempt
-from runner.records import Request, TaskState, task_ref
+from runner.records import Request, TaskSpec, TaskState, task_ref
 from runner.report.planrows import PlanRows
 from runner.report.stages import stage_lines, stage_rows
 from runner.rundir import ledger
@@ -30,7 +30,13 @@ from runner.settings import limits_from
 IN_FLIGHT = (TaskState.IN_DOUBT, TaskState.SUBMITTED, TaskState.SUCCEEDED)
 CHUNK_ROWS = 4096  # rows a write: a write a row costs seconds for a million
 _KEY = attrgetter("key")
-_SHAPE = attrgetter("model_code", "video_duration", "quality_mode", "number_of_images")
+_REFS = attrgetter("request.ref_images")
+_SHAPE = attrgetter(
+    "request.model_code",
+    "request.video_duration",
+    "request.quality_mode",
+    "request.number_of_images",
+)
 T = TypeVar("T")
 
 
@@ -61,7 +67,8 @@ def plan_data(
         else str(f.path)
         for sha, f in loaded.files.items()
     }
-    chained = any(spec.request.parents for spec in specs)
+    # most tasks take no references: only those that do are asked for their parents
+    chained = any(spec.request.parents for spec in filter(_REFS, specs))
     if chained:  # another task's output is shown as @name[i], as the manifest says it
         made: Counter[str] = Counter()
         for spec in specs:
@@ -71,7 +78,7 @@ def plan_data(
     counts = Counter(filter(None, map(states.get, map(_KEY, specs)))) if states else Counter()
     done, failed = counts[TaskState.DONE.value], counts[TaskState.FAILED.value]
     in_flight = sum(counts[s.value] for s in IN_FLIGHT)
-    images, videos = _made(spec.request for spec in specs)
+    images, videos = _made(specs)
     return {
         "name": name,
         "run_dir": str(run_dir),
@@ -100,10 +107,10 @@ def plan_data(
     }
 
 
-def _made(requests: Iterable[Request]) -> tuple[int, int]:
+def _made(specs: Iterable[TaskSpec]) -> tuple[int, int]:
     """Images and videos the requests make. `kind` and `outputs` read the model and the
     video fields and number_of_images only: looked up once a shape, not once a task."""
-    shapes = Counter(map(_SHAPE, requests))
+    shapes = Counter(map(_SHAPE, specs))
     images = videos = 0
     for (model_code, duration, quality, number), count in shapes.items():
         shape = Request(
