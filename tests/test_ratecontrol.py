@@ -48,9 +48,28 @@ def test_a_second_40001_of_one_burst_keeps_the_measured_limit() -> None:
     c.on_throttled(1.0, sent_at=0.98)
     assert c.trip_rate == 10.0
     c.on_throttled(1.04, sent_at=1.02)  # sent after the cut, refused all the same
-    assert c.rate == pytest.approx(10.0 * P.decrease**2)
-    assert c.trip_rate == 10.0  # not the already-cut 8.5
-    assert c.current(4.0) == pytest.approx(P.near * 10.0)
+    assert c.trip_rate == 10.0  # not the already-cut rate
+    assert c.rate == pytest.approx(P.near * 10.0)  # and still just under it
+
+
+def test_a_40001_at_the_configured_rate_cuts_just_under_it_not_further() -> None:
+    """The server's window held all ten calls a second we are allowed: its limit is our
+    rate, met by timing. Just under it, climbing back, and no multiplicative cut; one
+    account at 10 qps loses ~3 calls to such a 40001 while it climbs back, not ~4.5."""
+    c = RateController(10.0, now=0.0)
+    for i in range(10):
+        c.on_accepted(0.05 + i * 0.1)
+    c.on_throttled(1.0, sent_at=0.98)
+    assert c.rate == pytest.approx(P.near * 10.0)
+    assert c.pause_until == pytest.approx(1.05)  # when the oldest of them leaves the window
+    assert c.current(1.0 + P.probe_interval_s) == pytest.approx(P.near * 10.0 + 0.1)
+    # A window that held fewer of ours (another client, or a lower limit): as before,
+    # just under what it held and at least the multiplicative step below the rate.
+    c = RateController(10.0, now=0.0)
+    for i in range(8):
+        c.on_accepted(0.25 + i * 0.1)
+    c.on_throttled(1.0, sent_at=0.98)
+    assert c.rate == pytest.approx(min(P.near * 8.0, 10.0 * P.decrease))
 
 
 def test_climbs_fast_below_the_trip_rate_then_probes_slowly() -> None:

@@ -4,7 +4,9 @@ AIMD with memory: a 40001 cuts the rate and pauses everyone; each quiet
 interval adds back. The calls the server accepted from us in the second before
 a 40001 are a measurement of its limit (our share of it, if other clients use
 the account), so the cut goes straight to just under that, and never less than
-the multiplicative step. The pause lasts until the oldest of those calls has
+the multiplicative step, unless that window held our whole configured rate:
+then the limit is the rate we run at, and timing tripped it, so the rate goes
+just under it and no further. The pause lasts until the oldest of those calls has
 left a one-second window, so the next call is not refused for the same burst.
 Below the rate that last tripped the limit the climb is fast; near it, it is
 slow, so a run configured above the server's real limit settles just under
@@ -75,7 +77,14 @@ class RateController:
         measured = min(self.max_rate, float(held) / p.window_s)
         self.trip_rate = measured if held else self.rate
         self._last_throttle = now
-        self.rate = max(p.min_rate, min(self.rate * p.decrease, p.near * self.trip_rate))
+        if held >= self.max_rate * p.window_s - 1:
+            # The window held our whole configured rate: the server's limit is that rate,
+            # met by timing (a call that arrived early, a late answer), not a lower one.
+            # Just under the measurement, then; a multiplicative cut on top would cost
+            # ~15% of the rate for seconds and the probe back up, on every such 40001.
+            self.rate = max(p.min_rate, min(self.rate, p.near * self.trip_rate))
+        else:
+            self.rate = max(p.min_rate, min(self.rate * p.decrease, p.near * self.trip_rate))
         oldest_leaves = self._accepted[0] + p.window_s if held else now
         self.pause_until = max(now + p.min_pause_s, oldest_leaves)
         self._last_cut = now
