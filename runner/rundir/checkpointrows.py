@@ -1,0 +1,169 @@
+"""One task record as one line of a ledger checkpoint, and back.
+
+A record is written by field name, and only the fields not at their default,
+so a field added to `TaskRecord` later is carried along; `DECODERS` turns the
+JSON back into the field's type where JSON alone would not (tests check every
+field is covered). A request is its prompt plus the index of its template in
+the checkpoint's header (the request less its prompt: a million prompts-file
+tasks share one). A record at its defaults but for its spec (a planned task,
+most of a big run) is a JSON array, [key, prompt, template, name, source];
+any other a JSON object whose first key is `k`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from runner.records import Attempt, ImageFile, Request, TaskRecord, TaskSpec, TaskState
+
+_RECORD_FIELDS = [f for f in dataclasses.fields(TaskRecord) if f.name != "spec"]
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+_RECORD_DEFAULTS = {f.name: _default(f) for f in _RECORD_FIELDS}
+
+
+def _int_keys(value: dict[str, Any]) -> dict[int, Any]:
+    return {int(k): v for k, v in value.items()}
+
+
+# Field name -> JSON value back to the field's type (JSON-native fields need none).
+DECODERS: dict[str, Callable[[Any], Any]] = {
+    "state": TaskState,
+    "files_": lambda v: {int(i): ImageFile(**f) for i, f in v.items()},
+    "image_errors_": _int_keys,
+    "uploads": lambda v: {k: tuple(x) for k, x in v.items()},
+    "ref_names": lambda v: {k: tuple(x) for k, x in v.items()},
+    "earlier_": lambda v: [
+        Attempt(**{**a, "files": tuple(ImageFile(**f) for f in a["files"])}) for a in v
+    ],
+}
+
+
+def encode_value(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot checkpoint {type(value).__name__}")
+
+
+# A request less its prompt: a million tasks share a handful of these, so the
+# header lists them once and each record names its own by index.
+Template = tuple[tuple[str, ...], str, int, int, str, int | None, str | None, str]
+
+
+def template_of(request: Request) -> Template:
+    r = request
+    return (
+        r.ref_images,
+        r.aspect_ratio,
+        r.clarity,
+        r.number_of_images,
+        r.model_code,
+        r.video_duration,
+        r.quality_mode,
+        r.extra,
+    )
+
+
+def _template_from_json(value: list[Any]) -> Template:
+    refs, aspect, clarity, n, model, duration, quality, extra = value
+    return (
+        tuple(refs),
+        sys.intern(aspect),
+        clarity,
+        n,
+        sys.intern(model),
+        duration,
+        quality,
+        extra,
+    )
+
+
+def encode_record(rec: TaskRecord, templates: dict[Template, int]) -> bytes:
+    """A task at its defaults but for its spec (most of a big run's: planned, or
+    done) is an array, [key, prompt, template, name, source]; any other an object."""
+    spec = rec.spec
+    changed = {
+        name: value
+        for name, default in _RECORD_DEFAULTS.items()
+        if (value := getattr(rec, name)) != default
+    }
+    template = templates[template_of(spec.request)]
+    if not changed:
+        return orjson.dumps([spec.key, spec.request.prompt, template, spec.name, spec.source])
+    row: dict[str, Any] = {"k": spec.key, "p": spec.request.prompt, "t": template}
+    if spec.name:
+        row["n"] = spec.name
+    if spec.source:
+        row["src"] = spec.source
+    row.update(changed)
+    return orjson.dumps(row, default=encode_value, option=orjson.OPT_NON_STR_KEYS)
+
+
+# A million records are loaded on each resume: a frozen dataclass's __init__ sets
+# each field through object.__setattr__, a third of the load; these fill the slots
+# directly. The names are checked against the classes, so a new field fails here.
+_REQUEST_SLOTS: tuple[str, ...] = (
+    *("prompt", "ref_images", "aspect_ratio", "clarity", "number_of_images"),
+    *("model_code", "video_duration", "quality_mode", "extra"),
+)
+_SPEC_SLOTS = ("key", "name", "request", "source")
+if (
+    tuple(f.name for f in dataclasses.fields(Request)) != _REQUEST_SLOTS
+    or tuple(f.name for f in dataclasses.fields(TaskSpec)) != _SPEC_SLOTS
+):
+    raise TypeError("Request or TaskSpec changed: update checkpoint._spec and template_of")
+_r = [getattr(Request, n).__set__ for n in _REQUEST_SLOTS]
+_s = [getattr(TaskSpec, n).__set__ for n in _SPEC_SLOTS]
+_new = object.__new__
+
+
+def _spec(key: str, prompt: str, t: Template, name: str, source: str) -> TaskSpec:
+    """TaskSpec(key, name, Request(prompt, *t), source), made as fast as Python allows."""
+    request = _new(Request)
+    _r[0](request, prompt)
+    _r[1](request, t[0])
+    _r[2](request, t[1])
+    _r[3](request, t[2])
+    _r[4](request, t[3])
+    _r[5](request, t[4])
+    _r[6](request, t[5])
+    _r[7](request, t[6])
+    _r[8](request, t[7])
+    spec = _new(TaskSpec)
+    _s[0](spec, key)
+    _s[1](spec, name)
+    _s[2](spec, request)
+    _s[3](spec, source)
+    return spec
+
+
+def decode_record(line: bytes, templates: list[Template]) -> TaskRecord:
+    row = orjson.loads(line)
+    if type(row) is list:
+        key, prompt, template, name, source = row
+        return TaskRecord(_spec(key, prompt, templates[template], name, source))
+    request = Request(row.pop("p"), *templates[row.pop("t")])
+    rec = TaskRecord(TaskSpec(row.pop("k"), row.pop("n", ""), request, row.pop("src", "")))
+    for name, value in row.items():
+        decode = DECODERS.get(name)
+        setattr(rec, name, decode(value) if decode else value)
+    return rec
+
+
+def templates_of(header: dict[str, Any]) -> list[Template]:
+    return [_template_from_json(t) for t in header["templates"]]
