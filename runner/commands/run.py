@@ -26,18 +26,15 @@ from runner.api.accounts import load_accounts
 from runner.api.credentials import Credentials, resolve_base_url, resolve_credentials
 from runner.errors import EXIT_AUTH, EXIT_STOPPED, DiskWriteError, SeedreamError
 from runner.manifest.load import read_manifest
-from runner.pipeline.prepare import check_images, needs_work, plan
+from runner.pipeline.prepare import needs_work, prepare_run
 from runner.pipeline.progress import live_reporter, plain_reporter
 from runner.pipeline.wiring import OpenRun, Outcome, Reporter, run_pipeline
 from runner.report.notify import notify
 from runner.report.summary import build_summary, exit_code, read_head, write_reports
 from runner.rundir import checkpoint, manifestmark
-from runner.rundir.chainstate import settle_blocked
 from runner.rundir.files import clean_partials, default_run_dir, writing
 from runner.rundir.ledger import Ledger
 from runner.rundir.lock import RunLock
-from runner.rundir.manifestmark import RunTasks
-from runner.rundir.refcopies import record_local_refs
 from runner.rundir.registry import Registration, account_digest
 from runner.settings import RunOptions, RunRequest, request_from
 
@@ -93,7 +90,7 @@ async def run(
                 resumed_after,
                 registration,
             )
-            new = _prepare(opened, tasks, request.manifest.resolve().parent)
+            new = prepare_run(opened, tasks, request.manifest.resolve().parent)
             # The records hold what the run needs; on a resume they are the ledger's own
             # copies, so the manifest's million specs would otherwise be held twice.
             loaded.specs.clear()
@@ -139,41 +136,6 @@ def _register(
     registration = Registration(run_dir, keys, account_digest(base_url, identity))
     registration.enter(opts.allow_concurrent)
     return registration
-
-
-def _prepare(run: OpenRun, tasks: RunTasks, manifest_dir: Path) -> int:
-    """Bring the ledger in line with the manifest and the disk; returns how many tasks are new."""
-    record_local_refs(run.run_dir, run.ledger, run.replay, run.files, manifest_dir)
-    opts, loaded = run.options, tasks.loaded
-    if loaded.expanded:
-        manifestmark.forget(run.run_dir)
-        new = plan(run.ledger, run.replay, loaded.specs, opts.retry_failed, opts.reroll_rejected)
-        if tasks.inputs is not None:  # the ledger holds this manifest's tasks now
-            wanted = {spec.key for spec in loaded.specs}
-            manifestmark.write(run.run_dir, tasks, run.replay.records.keys() - wanted)
-    else:
-        log.info(
-            "manifest unchanged since the last run: its %d tasks are the ledger's, "
-            "not expanded again",
-            loaded.in_ledger,
-        )
-        new = plan(
-            run.ledger, run.replay, None, opts.retry_failed, opts.reroll_rejected, loaded.others
-        )
-    # New tasks planned: a snapshot now, or the next resume replays every one of them.
-    # Otherwise the run's own checkpointing takes it (a 1,000,000-task snapshot holds
-    # the loop three seconds: not before the first submit of a resume).
-    if new and checkpoint.due(run.ledger, run.options.checkpoint_events):
-        run.ledger.checkpoint()  # before check_images, which corrects records in memory only
-    clean_partials(run.run_dir / "images")
-    clean_partials(run.run_dir / "videos")
-    redo = check_images(run.run_dir, run.replay)
-    if redo:
-        log.warning("%d recorded image(s) missing or unusable; fetching them again", redo)
-    blocked = settle_blocked(run.replay.records)  # a retried or re-fetched parent unblocks
-    if blocked:
-        log.warning("%d task(s) blocked: a task whose outputs they need failed for good", blocked)
-    return new
 
 
 def _reporter(request: RunRequest) -> Reporter:

@@ -3,15 +3,58 @@ what earlier runs left on disk."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 from runner.pipeline.download import verify_files
+from runner.pipeline.wiring import OpenRun
 from runner.records import TaskRecord, TaskSpec, TaskState
-from runner.rundir.chainstate import mark_parents
+from runner.rundir import checkpoint, manifestmark
+from runner.rundir.chainstate import mark_parents, settle_blocked
+from runner.rundir.files import clean_partials
 from runner.rundir.ledger import Ledger
+from runner.rundir.manifestmark import RunTasks
+from runner.rundir.refcopies import record_local_refs
 from runner.rundir.replay import Replay, apply
+
+log = logging.getLogger("runner.run")
+
+
+def prepare_run(run: OpenRun, tasks: RunTasks, manifest_dir: Path) -> int:
+    """Bring the ledger in line with the manifest and the disk; returns how many tasks are new."""
+    record_local_refs(run.run_dir, run.ledger, run.replay, run.files, manifest_dir)
+    opts, loaded = run.options, tasks.loaded
+    if loaded.expanded:
+        manifestmark.forget(run.run_dir)
+        new = plan(run.ledger, run.replay, loaded.specs, opts.retry_failed, opts.reroll_rejected)
+        if tasks.inputs is not None:  # the ledger holds this manifest's tasks now
+            wanted = {spec.key for spec in loaded.specs}
+            manifestmark.write(run.run_dir, tasks, run.replay.records.keys() - wanted)
+    else:
+        log.info(
+            "manifest unchanged since the last run: its %d tasks are the ledger's, "
+            "not expanded again",
+            loaded.in_ledger,
+        )
+        new = plan(
+            run.ledger, run.replay, None, opts.retry_failed, opts.reroll_rejected, loaded.others
+        )
+    # New tasks planned: a snapshot now, or the next resume replays every one of them.
+    # Otherwise the run's own checkpointing takes it (a 1,000,000-task snapshot holds
+    # the loop three seconds: not before the first submit of a resume).
+    if new and checkpoint.due(run.ledger, run.options.checkpoint_events):
+        run.ledger.checkpoint()  # before check_images, which corrects records in memory only
+    clean_partials(run.run_dir / "images")
+    clean_partials(run.run_dir / "videos")
+    redo = check_images(run.run_dir, run.replay)
+    if redo:
+        log.warning("%d recorded image(s) missing or unusable; fetching them again", redo)
+    blocked = settle_blocked(run.replay.records)  # a retried or re-fetched parent unblocks
+    if blocked:
+        log.warning("%d task(s) blocked: a task whose outputs they need failed for good", blocked)
+    return new
 
 
 def plan(
