@@ -137,3 +137,25 @@ def test_a_manifest_problem_stops_before_the_simulator_starts(
     assert "missing.yaml: cannot read" in err and "clarity: 3 is not one of" in err
     assert "simulator on" not in caplog.text
     assert not out.exists()
+
+
+async def test_a_pool_can_be_tried_against_the_simulator(tmp_path: Path) -> None:
+    """`run --simulate --accounts FILE`: the simulated API holds the pool's accounts."""
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text(
+        "accounts:\n"
+        "  - {label: studio-a, app_id: app-a, secret_key: secret-a, qps: 10}\n"
+        "  - {label: studio-b, app_id: app-b, secret_key: secret-b, qps: 20}\n",
+        encoding="utf-8",
+    )
+    accounts.chmod(0o600)
+    manifest = tmp_path / "pool.yaml"
+    manifest.write_text("tasks:\n  - {prompt: a lighthouse, repeat: 12}\n", encoding="utf-8")
+    out = tmp_path / "out"
+
+    proc = await _simulated_run(manifest, out, "--accounts", str(accounts))
+    assert await proc.wait() == 0
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    per_account = summary["accounts"]
+    assert set(per_account) == {"studio-a", "studio-b"}, per_account
+    assert sum(a["succeeded"] for a in per_account.values()) == 12

@@ -262,13 +262,22 @@ def _name_and_summary(request: RunRequest) -> tuple[str, Path | None]:
 
 async def _run_simulated(request: RunRequest) -> int:
     """--simulate: the bundled simulator in-process, with its demo account, its state
-    kept in the run directory so that running again resumes against the same account."""
+    kept in the run directory so that running again resumes against the same account.
+    With --accounts, the simulator holds the pool's accounts too (each with a QPS
+    limit above its own `qps`), so a pool can be tried before it is pointed at the API."""
+    from runner.simulator.accounts import SimAccount
     from runner.simulator.demo import DEMO_APP_ID, DEMO_SECRET_KEY, demo_simulator
 
     creds = Credentials(app_id=DEMO_APP_ID, secret_key=DEMO_SECRET_KEY, source="simulator")
     qps = request.options.qps
+    pool = load_accounts(request.accounts) if request.accounts else []
+    held = tuple(
+        SimAccount(c.app_id, c.secret_key, max(20.0, (spec.qps or qps) * 1.5))
+        for spec in pool
+        if (c := spec.credentials).app_id and c.secret_key and c.app_id != DEMO_APP_ID
+    )
 
     def serve(run_dir: Path) -> AbstractAsyncContextManager[str]:
-        return demo_simulator(qps, run_dir)
+        return demo_simulator(qps, run_dir, held)
 
     return await run(request, "", lambda: creds, logsetup.attach_run_log, serve=serve)
