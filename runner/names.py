@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 from runner.records import TaskSpec
@@ -25,6 +26,8 @@ _DASHES = re.compile(r"-{2,}")
 # For ASCII text (plan names a million tasks): every byte that is not a letter, a
 # digit, `_` or `-` becomes `-`, as _NOT_NAME does, in one C pass over bytes.
 _ASCII_NAME = bytes(b if chr(b).isalnum() or b in b"_-" else ord("-") for b in range(256))
+_KEEP_NUL = b"\x00" + _ASCII_NAME[1:]  # for many texts at once: NUL keeps them apart
+_CHUNK = 4096
 
 
 def slug(text: str) -> str:
@@ -56,5 +59,24 @@ def display_name(spec: TaskSpec) -> str:
 
 
 def display_names(specs: Iterable[TaskSpec]) -> Iterator[str]:
-    """display_name of each task, in bulk (plan lists a million)."""
-    return map(slug, (spec.name or spec.request.prompt[:PROMPT_CHARS] for spec in specs))
+    """display_name of each task, a few thousand at a time (plan lists a million)."""
+    texts = (spec.name or spec.request.prompt[:PROMPT_CHARS] for spec in specs)
+    while chunk := list(islice(texts, _CHUNK)):
+        yield from slugs(chunk)
+
+
+def slugs(texts: list[str]) -> list[str]:
+    """slug of each text: ASCII texts joined by NUL go through slug's bytes steps once for
+    all (a dash never runs across a NUL), then are cut apart; twice as fast."""
+    joined = "\x00".join(texts)
+    if not joined.isascii() or joined.count("\x00") != len(texts) - 1:
+        return [slug(text) for text in texts]
+    ascii = joined.encode("ascii").translate(_KEEP_NUL)
+    while b"--" in ascii:
+        ascii = ascii.replace(b"--", b"-")
+    parts = [part.strip(b"-_") for part in ascii.split(b"\x00")]
+    return [
+        (part if len(part) <= MAX_SLUG_BYTES else part[:MAX_SLUG_BYTES].strip(b"-_")).decode()
+        or "task"
+        for part in parts
+    ]

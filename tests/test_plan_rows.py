@@ -13,8 +13,8 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.names import slug
-from runner.report.text import short
+from runner.names import slug, slugs
+from runner.report.text import short, shorts
 from runner.review.decisions import Decision, record
 from runner.simulator.images import render_png
 
@@ -100,3 +100,16 @@ def test_slug_is_what_the_patterns_make(text: str) -> None:
 def test_short_is_the_text_on_one_line_cut(text: str, width: int) -> None:
     joined = " ".join(text.split())
     assert short(text, width) == (joined if len(joined) <= width else joined[: width - 1] + "…")
+
+
+TEXTS = st.lists(st.one_of(NAMEISH, st.text(st.sampled_from("ab \x00-_"), max_size=90)), max_size=6)
+
+
+@given(TEXTS)
+def test_slugs_of_many_texts_are_their_slugs(texts: list[str]) -> None:
+    assert slugs(texts) == [slug(text) for text in texts]
+
+
+@given(TEXTS, st.integers(1, 60))
+def test_shorts_of_many_texts_are_their_shorts(texts: list[str], width: int) -> None:
+    assert shorts(texts, width) == [short(text, width) for text in texts]

@@ -8,12 +8,14 @@ the columns of one state and request shape) formatted once.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 from runner.names import display_name, display_names
 from runner.records import Request, TaskSpec
-from runner.report.text import short
+from runner.report.text import short, shorts
 
+CHUNK = 4096  # rows formatted together
 HEADER = f"{'key':16}  {'state':9}  {'ratio':5}  {'clar':4}  n  {'name':16}  prompt"
 
 
@@ -51,26 +53,37 @@ class PlanRows:
     def text(self) -> Iterator[str]:
         """The header and a line a task."""
         yield HEADER
-        states, rerolls = self.states, self.rerolls
+        specs = iter(self.specs)
         columns: dict[tuple[str, str, int, int], str] = {}
         refs_shown: dict[tuple[str, ...], str] = {(): ""}
-        for spec, name in zip(self.specs, display_names(self.specs), strict=True):
-            key, request = spec.key, spec.request
-            state, prompt = states.get(key, "new"), request.prompt
-            if rerolls and (reroll := rerolls.get(key)) is not None:
-                state, prompt = "reroll", reroll.get("prompt", prompt)
-            shape = (state, request.aspect_ratio, request.clarity, request.number_of_images)
-            middle = columns.get(shape)
-            if middle is None:
-                middle = columns[shape] = _columns(*shape)
-            refs = refs_shown.get(request.ref_images)
-            if refs is None:
-                if len(refs_shown) > 4096:  # chained tasks: each its own; keep it small
-                    refs_shown = {(): ""}
-                refs = refs_shown[request.ref_images] = self._refs(request)
-            if len(name) > 16:  # a slug is one word: all short() would do is cut it
-                name = name[:15] + "…"
-            yield f"{key:16}{middle}{name:16}  {short(prompt, 48)}{refs}"
+        while chunk := list(islice(specs, CHUNK)):
+            states, prompts = self._states_prompts(chunk)
+            for spec, state, name, prompt in zip(
+                chunk, states, display_names(chunk), shorts(prompts, 48), strict=True
+            ):
+                request = spec.request
+                shape = (state, request.aspect_ratio, request.clarity, request.number_of_images)
+                middle = columns.get(shape)
+                if middle is None:
+                    middle = columns[shape] = _columns(*shape)
+                refs = refs_shown.get(request.ref_images)
+                if refs is None:
+                    if len(refs_shown) > 4096:  # chained tasks: each its own; keep it small
+                        refs_shown = {(): ""}
+                    refs = refs_shown[request.ref_images] = self._refs(request)
+                if len(name) > 16:  # a slug is one word: all short() would do is cut it
+                    name = name[:15] + "…"
+                yield f"{spec.key:16}{middle}{name:16}  {prompt}{refs}"
+
+    def _states_prompts(self, chunk: list[TaskSpec]) -> tuple[list[str], list[str]]:
+        """Each task's state, and the prompt it will be sent with."""
+        states = [self.states.get(spec.key, "new") for spec in chunk]
+        prompts = [spec.request.prompt for spec in chunk]
+        if self.rerolls:
+            for i, spec in enumerate(chunk):
+                if (reroll := self.rerolls.get(spec.key)) is not None:
+                    states[i], prompts[i] = "reroll", reroll.get("prompt", prompts[i])
+        return states, prompts
 
     def _refs(self, request: Request) -> str:
         shown_refs = [self.names.get(r, r) for r in request.ref_images]

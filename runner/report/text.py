@@ -18,3 +18,13 @@ def short(text: str, width: int) -> str:
     if not text.isprintable() or "  " in text or text[:1] == " " or text[-1:] == " ":
         text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def shorts(texts: list[str], width: int) -> list[str]:
+    """short() of each text. Joined by single spaces, texts that are printable, with no
+    double space and no outer space make a text that is so too: then only the cut is
+    left to do (plan shows a million prompts)."""
+    joined = " ".join(texts)
+    if not joined.isprintable() or "  " in joined or joined[:1] == " " or joined[-1:] == " ":
+        return [short(text, width) for text in texts]
+    return [text if len(text) <= width else text[: width - 1] + "…" for text in texts]
