@@ -30,8 +30,11 @@ def prepare_run(run: OpenRun, tasks: RunTasks, manifest_dir: Path) -> int:
         manifestmark.forget(run.run_dir)
         new = plan(run.ledger, run.replay, loaded.specs, opts.retry_failed, opts.reroll_rejected)
         if tasks.inputs is not None:  # the ledger holds this manifest's tasks now
-            wanted = {spec.key for spec in loaded.specs}
-            manifestmark.write(run.run_dir, tasks, run.replay.records.keys() - wanted)
+            records = run.replay.records
+            others: Collection[str] = ()  # mostly: the ledger holds the manifest alone
+            if len(records) > len(loaded.specs):
+                others = records.keys() - {spec.key for spec in loaded.specs}
+            manifestmark.write(run.run_dir, tasks, others)
     else:
         log.info(
             "manifest unchanged since the last run: its %d tasks are the ledger's, "
@@ -73,22 +76,24 @@ def plan(
     none is new or dropped, and its tasks are all it holds but `others`."""
     records = replay.records
     new = 0
+    wanted: set[str] | None = None  # None: every task the ledger holds is the manifest's
+    dropped: list[dict[str, Any]] = []
     if specs is not None:
-        wanted = {spec.key for spec in specs}
         new = _record_new(ledger, records, specs)
-        dropped = [
-            {"e": "dropped", "key": key}
-            for key, rec in records.items()
-            if key not in wanted and rec.state is TaskState.PLANNED
-        ]
-        for event in dropped:
-            del records[event["key"]]
-    else:
-        wanted = set(records).difference(others) if retry_failed or reroll_rejected else set()
-        dropped = []
+        if len(records) > len(specs):  # (keys are unique) tasks of an earlier manifest too
+            wanted = {spec.key for spec in specs}
+            dropped = [
+                {"e": "dropped", "key": key}
+                for key, rec in records.items()
+                if key not in wanted and rec.state is TaskState.PLANNED
+            ]
+            for event in dropped:
+                del records[event["key"]]
+    elif others and (retry_failed or reroll_rejected):
+        wanted = set(records).difference(others)
     events: list[dict[str, Any]] = dropped
     for rec in records.values() if retry_failed or reroll_rejected else ():
-        if rec.key in wanted:
+        if wanted is None or rec.key in wanted:
             retry = new_attempt(rec, retry_failed, reroll_rejected)
             if retry is not None:
                 events.append(retry)
