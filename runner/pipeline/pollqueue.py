@@ -113,8 +113,13 @@ class PollQueue:
             del self._ready[group]
         if not submitting and self._count[group] <= BATCH:  # the group fits in one call
             until = now + self._gap_s(group[0])
-            others = []
-            while self._heap and self._heap[0][0] <= until and len(batch) < BATCH:
+            others = []  # other groups' tasks due as soon: a few looked at, put back
+            while (
+                self._heap
+                and self._heap[0][0] <= until
+                and len(batch) < BATCH
+                and len(others) < 4 * BATCH
+            ):
                 item = heapq.heappop(self._heap)
                 if self.group_of(item[2].record) == group:
                     batch.append(item[2])
