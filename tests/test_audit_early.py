@@ -7,12 +7,16 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 
 from runner.errors import TransientApiError
+from runner.pipeline import tasklist
 from runner.pipeline.auditlisting import Listing
 from runner.records import Request, TaskRecord, TaskSpec, TaskState
 from runner.settings import RunOptions
+
+from .conftest import Harness
 
 
 class TaskList:
@@ -107,3 +111,33 @@ async def test_a_reading_cut_short_is_completed_at_the_end() -> None:
     await listing.read()
     assert tasks.asked == [1, 2, 3, 4, 5]  # back to the last audit, as if never read
     assert _found(listing) == [("k199", "dup-deep")]
+
+
+async def test_a_run_finds_a_duplicate_created_after_its_early_listing(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the simulator: the task lists are read once every submit is answered, and a
+    copy of one of our tasks created after that reading (a submit delivered late) is
+    found by the end-of-run audit, recorded and its image kept."""
+    sim = harness.sim
+    manifest = harness.manifest("tasks:\n" + "".join(f"  - p{i}\n" for i in range(6)))
+    readings: list[float] = []
+    original = tasklist.pages
+
+    def pages(client: Any, since_t: float, max_pages: int, kind: int = 3) -> Any:
+        readings.append(since_t)
+        if len(readings) == 2:  # the end's reading: a late copy of p3 arrived just before
+            body = next(s["body"] for s in sim.state.submissions if s["body"]["ref_prompt"] == "p3")
+            sim.state.create_task(body)
+        return original(client, since_t, max_pages, kind)
+
+    monkeypatch.setattr(tasklist, "pages", pages)
+    assert await harness.run(manifest) == 0
+
+    assert len(readings) == 2  # early, then at the end
+    assert readings[1] > readings[0]  # the end reads only back to the early reading
+    summary = orjson.loads((harness.out / "summary.json").read_bytes())
+    assert summary["duplicates_billed"] == 1
+    [dup] = summary["duplicates"]
+    assert sim.state.tasks[dup["unique_id"]].body["ref_prompt"] == "p3"
+    assert dup["status"] == "Success" and len(dup["files"]) == 1
