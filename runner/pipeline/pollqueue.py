@@ -113,7 +113,9 @@ class PollQueue:
             del self._ready[group]
         if not submitting and self._count[group] <= BATCH:  # the group fits in one call
             until = now + self._gap_s(group[0])
-            others = []  # other groups' tasks due as soon: a few looked at, put back
+            others: list[
+                tuple[float, int, Due]
+            ] = []  # other groups' tasks due as soon: a few looked at, put back
             while (
                 self._heap
                 and self._heap[0][0] <= until
