@@ -12,7 +12,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.records import Request, TaskRecord
+from runner.records import Request, TaskDetail, TaskRecord, record_fields
 from runner.rundir import checkpoint
 from runner.rundir.ledger import Ledger, read
 from runner.rundir.replay import Replay, replay_lines
@@ -142,10 +142,11 @@ def test_a_checkpoint_that_does_not_match_its_ledger_is_ignored(tmp_path: Path) 
 def test_every_record_field_survives_a_checkpoint() -> None:
     """A field added to TaskRecord must be JSON-native or have a decoder in checkpoint.py."""
     native = {str, int, float, bool, type(None)}
-    for f in dataclasses.fields(TaskRecord):
-        if f.name == "spec" or f.name in checkpoint.DECODERS:
+    hints = {**typing.get_type_hints(TaskDetail), **typing.get_type_hints(TaskRecord)}
+    for f in record_fields():
+        if f.name in checkpoint.DECODERS:
             continue
-        hint = typing.get_type_hints(TaskRecord)[f.name]
+        hint = hints[f.name]
         parts = set(typing.get_args(hint)) or {hint}
         ok = all(p in native or typing.get_origin(p) in (list, dict) for p in parts)
         assert ok, f"TaskRecord.{f.name}: {hint} needs a decoder in runner/rundir/checkpoint.py"

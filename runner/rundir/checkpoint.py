@@ -28,7 +28,7 @@ from typing import IO, Any, Protocol
 import anyio
 import orjson
 
-from runner.records import Request, TaskRecord
+from runner.records import Request, TaskRecord, record_fields
 from runner.rundir.checkpointrows import (
     DECODERS,
     Template,
@@ -54,7 +54,7 @@ _REPLAY_FIELDS = [
 
 def schema() -> str:
     """Changes whenever the shape of what a checkpoint holds changes."""
-    names = [f.name for f in dataclasses.fields(TaskRecord)]
+    names = ["spec", *(f.name for f in record_fields())]
     names += ["|", *(f.name for f in dataclasses.fields(Replay))]
     names += ["|", *Request("x").to_json(), "|", str(FORMAT_VERSION)]
     return hashlib.sha256(",".join(names).encode()).hexdigest()[:16]

@@ -19,9 +19,19 @@ from typing import Any
 
 import orjson
 
-from runner.records import Attempt, ImageFile, Request, TaskRecord, TaskSpec, TaskState
+from runner.records import (
+    Attempt,
+    ImageFile,
+    Request,
+    TaskDetail,
+    TaskRecord,
+    TaskSpec,
+    TaskState,
+    record_fields,
+)
 
-_RECORD_FIELDS = [f for f in dataclasses.fields(TaskRecord) if f.name != "spec"]
+_RECORD_FIELDS = record_fields()
+_DETAIL_FIELDS = frozenset(f.name for f in dataclasses.fields(TaskDetail))
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
@@ -96,12 +106,18 @@ def _template_from_json(value: list[Any]) -> Template:
 def encode_record(rec: TaskRecord, templates: dict[Template, int]) -> bytes:
     """A task at its defaults but for its spec (most of a big run's: planned, or
     done) is an array, [key, prompt, template, name, source]; any other an object."""
-    spec = rec.spec
+    spec, detail = rec.spec, rec.detail
     changed = {
         name: value
         for name, default in _RECORD_DEFAULTS.items()
-        if (value := getattr(rec, name)) != default
+        if name not in _DETAIL_FIELDS and (value := getattr(rec, name)) != default
     }
+    if detail is not None:
+        changed.update(
+            (name, value)
+            for name, default in _RECORD_DEFAULTS.items()
+            if name in _DETAIL_FIELDS and (value := getattr(detail, name)) != default
+        )
     template = templates[template_of(spec.request)]
     if not changed:
         return orjson.dumps([spec.key, spec.request.prompt, template, spec.name, spec.source])
@@ -159,9 +175,16 @@ def decode_record(line: bytes, templates: list[Template]) -> TaskRecord:
         return TaskRecord(_spec(key, prompt, templates[template], name, source))
     request = Request(row.pop("p"), *templates[row.pop("t")])
     rec = TaskRecord(TaskSpec(row.pop("k"), row.pop("n", ""), request, row.pop("src", "")))
+    detail: dict[str, Any] = {}
     for name, value in row.items():
         decode = DECODERS.get(name)
-        setattr(rec, name, decode(value) if decode else value)
+        value = decode(value) if decode else value
+        if name in _DETAIL_FIELDS:
+            detail[name] = value
+        else:
+            setattr(rec, name, value)
+    if detail:
+        rec.detail = TaskDetail(**detail)
     return rec
 
 
