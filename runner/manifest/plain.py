@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import fields as dataclass_fields
 from itertools import islice
-from operator import attrgetter
 
 import orjson
 
@@ -30,11 +28,7 @@ class Plain:
     """The first plain task's request, as the template of the others."""
 
     def __init__(self, first: Request):
-        names = [f.name for f in dataclass_fields(Request)]
-        assert names[0] == "prompt"
-        self.args = [getattr(first, name) for name in names]
-        self._rest = attrgetter(*names[1:])
-        self._rest_of_first = self._rest(first)
+        self.form = first.form  # everything but the prompt, shared by all of them
         self.outputs = first.outputs  # the same for every prompt: one model table lookup
         body = first.to_json()
         body["prompt"] = ""
@@ -53,11 +47,10 @@ class Plain:
 
     def matches(self, request: Request) -> bool:
         """The request is the first one's but for its prompt."""
-        return bool(self._rest(request) == self._rest_of_first)
+        return request.form == self.form
 
     def like(self, prompt: str) -> tuple[Request, bytes]:
-        self.args[0] = prompt
-        request = Request(*self.args)
+        request = Request(prompt, form=self.form)
         return request, self._digest(prompt) if self.fast else request.fingerprint()
 
     def add_lines(
@@ -70,7 +63,7 @@ class Plain:
     ) -> int:
         """The tasks of the block's lines from `start` on (but those in `skip`);
         returns how many files they make."""
-        args, file, digest, made = self.args, block.file, self._digest, 0
+        form, file, digest, made = self.form, block.file, self._digest, 0
         get, append = occurrences.get, specs.append
         rows = zip(
             islice(block.prompts, start, None), islice(block.lines, start, None), strict=True
@@ -78,8 +71,7 @@ class Plain:
         for i, (prompt, line) in enumerate(rows, start):
             if skip and i in skip:
                 continue
-            args[0] = prompt
-            request = Request(*args)
+            request = Request(prompt, form=form)
             fingerprint = digest(prompt) if self.fast else request.fingerprint()
             seen = get(prompt, 0)  # a request like the first is counted by its prompt
             occurrences[prompt] = seen + 1

@@ -35,6 +35,7 @@ from runner.rundir.checkpointrows import (
     decode_record,
     encode_record,
     encode_value,
+    template_json,
     template_of,
     templates_of,
 )
@@ -90,7 +91,7 @@ def write(run_dir: Path, replay: Replay, offset: int) -> Path:
         "status": tally_of(
             replay.records.values(), rates_since(replay.runs, replay.first_t)
         ).to_json(),
-        "templates": list(templates),
+        "templates": [template_json(t) for t in templates],
     }
     temp = run_dir / f".{CHECKPOINT_NAME}.tmp"
     with temp.open("wb") as out:

@@ -13,7 +13,6 @@ any other a JSON object whose first key is `k`.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -23,10 +22,12 @@ from runner.records import (
     Attempt,
     ImageFile,
     Request,
+    RequestForm,
     TaskDetail,
     TaskRecord,
     TaskSpec,
     TaskState,
+    interned,
     record_fields,
 )
 
@@ -70,37 +71,22 @@ def encode_value(value: Any) -> Any:
     raise TypeError(f"cannot checkpoint {type(value).__name__}")
 
 
-# A request less its prompt: a million tasks share a handful of these, so the
-# header lists them once and each record names its own by index.
-Template = tuple[tuple[str, ...], str, int, int, str, int | None, str | None, str]
+# A request less its prompt (its form): a million tasks share a handful, so the
+# header lists them once (as JSON arrays) and each record names its own by index.
+Template = RequestForm
 
 
 def template_of(request: Request) -> Template:
-    r = request
-    return (
-        r.ref_images,
-        r.aspect_ratio,
-        r.clarity,
-        r.number_of_images,
-        r.model_code,
-        r.video_duration,
-        r.quality_mode,
-        r.extra,
-    )
+    return request.form
+
+
+def template_json(form: RequestForm) -> list[Any]:
+    return [getattr(form, f.name) for f in dataclasses.fields(RequestForm)]
 
 
 def _template_from_json(value: list[Any]) -> Template:
-    refs, aspect, clarity, n, model, duration, quality, extra = value
-    return (
-        tuple(refs),
-        sys.intern(aspect),
-        clarity,
-        n,
-        sys.intern(model),
-        duration,
-        quality,
-        extra,
-    )
+    refs, *rest = value
+    return interned(RequestForm(tuple(refs), *rest))
 
 
 def encode_record(rec: TaskRecord, templates: dict[Template, int]) -> bytes:
@@ -133,33 +119,22 @@ def encode_record(rec: TaskRecord, templates: dict[Template, int]) -> bytes:
 # A million records are loaded on each resume: a frozen dataclass's __init__ sets
 # each field through object.__setattr__, a third of the load; these fill the slots
 # directly. The names are checked against the classes, so a new field fails here.
-_REQUEST_SLOTS: tuple[str, ...] = (
-    *("prompt", "ref_images", "aspect_ratio", "clarity", "number_of_images"),
-    *("model_code", "video_duration", "quality_mode", "extra"),
-)
 _SPEC_SLOTS = ("key", "name", "request", "source")
 if (
-    tuple(f.name for f in dataclasses.fields(Request)) != _REQUEST_SLOTS
+    tuple(f.name for f in dataclasses.fields(Request)) != ("prompt", "form")
     or tuple(f.name for f in dataclasses.fields(TaskSpec)) != _SPEC_SLOTS
 ):
-    raise TypeError("Request or TaskSpec changed: update checkpoint._spec and template_of")
-_r = [getattr(Request, n).__set__ for n in _REQUEST_SLOTS]
+    raise TypeError("Request or TaskSpec changed: update checkpointrows._spec")
+_prompt, _form = (getattr(Request, n).__set__ for n in ("prompt", "form"))
 _s = [getattr(TaskSpec, n).__set__ for n in _SPEC_SLOTS]
 _new = object.__new__
 
 
-def _spec(key: str, prompt: str, t: Template, name: str, source: str) -> TaskSpec:
-    """TaskSpec(key, name, Request(prompt, *t), source), made as fast as Python allows."""
+def _spec(key: str, prompt: str, form: RequestForm, name: str, source: str) -> TaskSpec:
+    """TaskSpec(key, name, Request(prompt, form=form), source), made as fast as can be."""
     request = _new(Request)
-    _r[0](request, prompt)
-    _r[1](request, t[0])
-    _r[2](request, t[1])
-    _r[3](request, t[2])
-    _r[4](request, t[3])
-    _r[5](request, t[4])
-    _r[6](request, t[5])
-    _r[7](request, t[6])
-    _r[8](request, t[7])
+    _prompt(request, prompt)
+    _form(request, form)
     spec = _new(TaskSpec)
     _s[0](spec, key)
     _s[1](spec, name)
@@ -173,7 +148,7 @@ def decode_record(line: bytes, templates: list[Template]) -> TaskRecord:
     if type(row) is list:
         key, prompt, template, name, source = row
         return TaskRecord(_spec(key, prompt, templates[template], name, source))
-    request = Request(row.pop("p"), *templates[row.pop("t")])
+    request = Request(row.pop("p"), form=templates[row.pop("t")])
     rec = TaskRecord(TaskSpec(row.pop("k"), row.pop("n", ""), request, row.pop("src", "")))
     detail: dict[str, Any] = {}
     for name, value in row.items():
