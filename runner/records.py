@@ -39,6 +39,8 @@ __all__ = [
     "interned",
     "parse_task_ref",
     "record_fields",
+    "shared_file",
+    "split_source",
     "task_key",
     "task_ref",
 ]
@@ -64,12 +66,55 @@ def task_key(fingerprint: bytes, occurrence: int) -> str:
     return digest.hexdigest()[:16]
 
 
-@dataclass(frozen=True, slots=True)
+_FILES: dict[str, str] = {}  # one string per manifest or prompts file, for every task
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class TaskSpec:
+    """A task as the manifest made it. `source` ("file:line" of the entry it came
+    from) is held as the file, one string shared by all its tasks, and the line."""
+
     key: str
     name: str
     request: Request
-    source: str = ""  # file:line of the manifest entry it came from
+    file: str
+    line: int  # 0: no line (then `source` is the file alone)
+
+    def __init__(
+        self,
+        key: str,
+        name: str,
+        request: Request,
+        source: str = "",
+        *,
+        file: str | None = None,
+        line: int = 0,
+    ):
+        if file is None:
+            file, line = split_source(source)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "request", request)
+        object.__setattr__(self, "file", shared_file(file))
+        object.__setattr__(self, "line", line)
+
+    @property
+    def source(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+def shared_file(file: str) -> str:
+    """The one string a file's name is, for all the tasks that came from it."""
+    return _FILES.setdefault(file, file)
+
+
+def split_source(source: str) -> tuple[str, int]:
+    """("file", line) of "file:line"; (source, 0) for anything else, so that
+    `source` always gives back exactly what was split."""
+    file, colon, line = source.rpartition(":")
+    if colon and line.isdigit() and line.isascii() and str(int(line)) == line and int(line):
+        return file, int(line)
+    return source, 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.records import Request, TaskDetail, TaskRecord, record_fields
+from runner.records import Request, TaskDetail, TaskRecord, TaskSpec, record_fields
 from runner.rundir import checkpoint
 from runner.rundir.ledger import Ledger, read
 from runner.rundir.replay import Replay, replay_lines
@@ -169,3 +169,18 @@ async def test_a_run_checkpoints_and_its_resume_replays_from_it(harness: Harness
         assert fast[name] == whole[name], name
     assert await harness.run(manifest, checkpoint_events=10) == 0  # nothing left to do
     assert len(harness.sim.state.submissions) == 12
+
+
+@given(st.text(max_size=30))
+def test_a_task_gives_back_the_source_it_was_made_with(source: str) -> None:
+    """A source is held as a shared file name and a line; it reads back unchanged."""
+    spec = TaskSpec("k", "", Request("p"), source)
+    assert spec.source == source
+    again = TaskSpec("k", "", Request("p"), file=spec.file, line=spec.line)
+    assert again == spec and again.source == source
+
+
+def test_tasks_from_one_file_share_its_name() -> None:
+    a = TaskSpec("a", "", Request("p"), "/data/prompts-" + "x" * 20 + ".txt:7")
+    b = TaskSpec("b", "", Request("q"), "/data/prompts-" + "x" * 20 + ".txt:123456")
+    assert (a.line, b.line) == (7, 123456) and a.file is b.file

@@ -80,14 +80,14 @@ class Builder:
     def _add(self, draft: chain.Draft, request: Request) -> None:
         """The draft's tasks for this request (`repeat` of them)."""
         fingerprint = request.fingerprint()
-        source = f"{draft.entry.file}:{draft.entry.line}"
+        file, line = draft.entry.file, draft.entry.line
         repeat: int = draft.entry.fields.get("repeat", 1)
         like_plain = self.plain is not None and self.plain.matches(request)
         counted = request.prompt if like_plain else fingerprint
         for _ in range(repeat):
             key = task_key(fingerprint, self.occurrences[counted])
             self.occurrences[counted] += 1
-            self.specs.append(TaskSpec(key, draft.name, request, source))
+            self.specs.append(TaskSpec(key, draft.name, request, file=file, line=line))
             self.outputs.add(draft.name, key, request)
         self.images += repeat * request.outputs
 
@@ -104,8 +104,8 @@ class Builder:
         request, fingerprint = self.plain.like(prompt)
         seen = self.occurrences[prompt]
         self.occurrences[prompt] = seen + 1
-        source = f"{entry.file}:{entry.line}"
-        self.specs.append(TaskSpec(task_key(fingerprint, seen), "", request, source))
+        key = task_key(fingerprint, seen)
+        self.specs.append(TaskSpec(key, "", request, file=entry.file, line=entry.line))
         self.images += self.plain.outputs
 
     def _count_by_prompt(self, plain: Plain) -> None:

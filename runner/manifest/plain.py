@@ -75,7 +75,7 @@ class Plain:
             fingerprint = digest(prompt) if self.fast else request.fingerprint()
             seen = get(prompt, 0)  # a request like the first is counted by its prompt
             occurrences[prompt] = seen + 1
-            append(TaskSpec(task_key(fingerprint, seen), "", request, f"{file}:{line}"))
+            append(TaskSpec(task_key(fingerprint, seen), "", request, file=file, line=line))
             made += 1
         return made * self.outputs
 

@@ -35,6 +35,7 @@ from runner.rundir.checkpointrows import (
     decode_record,
     encode_record,
     encode_value,
+    files_of,
     template_json,
     template_of,
     templates_of,
@@ -45,7 +46,7 @@ from runner.rundir.tally import rates_since, tally_of
 
 log = logging.getLogger("runner.ledger")
 CHECKPOINT_NAME = "ledger.checkpoint"
-CHECKPOINT_VERSION = 2  # 2: requests as a prompt and a template of the header's
+CHECKPOINT_VERSION = 3  # 2: a request is a prompt and a form; 3: a file and a line
 ANCHOR_BYTES = 4096
 
 _REPLAY_FIELDS = [
@@ -77,8 +78,10 @@ def write(run_dir: Path, replay: Replay, offset: int) -> Path:
     with ledger_path.open("rb") as fh:
         head, tail = anchor(fh, offset)
     templates: dict[Template, int] = {}
+    files: dict[str, int] = {}
     for rec in replay.records.values():
         templates.setdefault(template_of(rec.spec.request), len(templates))
+        files.setdefault(rec.spec.file, len(files))
     header: dict[str, Any] = {
         "checkpoint": CHECKPOINT_VERSION,
         "schema": schema(),
@@ -92,13 +95,14 @@ def write(run_dir: Path, replay: Replay, offset: int) -> Path:
             replay.records.values(), rates_since(replay.runs, replay.first_t)
         ).to_json(),
         "templates": [template_json(t) for t in templates],
+        "files": list(files),
     }
     temp = run_dir / f".{CHECKPOINT_NAME}.tmp"
     with temp.open("wb") as out:
         out.write(orjson.dumps(header, default=encode_value) + b"\n")
         chunk = bytearray()
         for rec in replay.records.values():
-            chunk += encode_record(rec, templates)
+            chunk += encode_record(rec, templates, files)
             chunk += b"\n"
             if len(chunk) >= 1 << 20:
                 out.write(chunk)
@@ -173,7 +177,7 @@ def find_records(
     found: dict[str, tuple[int, TaskRecord]] = {}
     if not keys:
         return found
-    templates = templates_of(header)
+    templates, files = templates_of(header), files_of(header)
     for pos, line in enumerate(record_lines(ledger_path, header)):
         # each line starts with ["<key>" or {"k":"<key>" (encode_record); a key
         # needing escapes is not found this way, so it is decoded and compared
@@ -182,11 +186,11 @@ def find_records(
         plain = end > start and b"\\" not in line[start:end]
         key = line[start:end].decode() if plain else None
         if key is None:
-            rec = decode_record(line, templates)
+            rec = decode_record(line, templates, files)
             if rec.key in keys:
                 found[rec.key] = (pos, rec)
         elif key in keys:
-            found[key] = (pos, decode_record(line, templates))
+            found[key] = (pos, decode_record(line, templates, files))
             if len(found) == len(keys):
                 break
     return found
@@ -196,9 +200,9 @@ def load(ledger_path: Path, header: dict[str, Any]) -> Replay:
     """The Replay the checkpoint holds (without the tail after its offset)."""
     replay = load_head(header)
     records = replay.records
-    templates = templates_of(header)
+    templates, files = templates_of(header), files_of(header)
     for line in record_lines(ledger_path, header):
-        rec = decode_record(line, templates)
+        rec = decode_record(line, templates, files)
         records[rec.spec.key] = rec
     if len(records) != header.get("tasks"):
         raise ValueError(f"checkpoint holds {len(records)} of {header.get('tasks')} tasks")

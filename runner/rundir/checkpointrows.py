@@ -6,7 +6,7 @@ JSON back into the field's type where JSON alone would not (tests check every
 field is covered). A request is its prompt plus the index of its template in
 the checkpoint's header (the request less its prompt: a million prompts-file
 tasks share one). A record at its defaults but for its spec (a planned task,
-most of a big run) is a JSON array, [key, prompt, template, name, source];
+most of a big run) is a JSON array, [key, prompt, template, name, file, line];
 any other a JSON object whose first key is `k`.
 """
 
@@ -29,6 +29,7 @@ from runner.records import (
     TaskState,
     interned,
     record_fields,
+    shared_file,
 )
 
 _RECORD_FIELDS = record_fields()
@@ -89,9 +90,10 @@ def _template_from_json(value: list[Any]) -> Template:
     return interned(RequestForm(tuple(refs), *rest))
 
 
-def encode_record(rec: TaskRecord, templates: dict[Template, int]) -> bytes:
+def encode_record(rec: TaskRecord, templates: dict[Template, int], files: dict[str, int]) -> bytes:
     """A task at its defaults but for its spec (most of a big run's: planned, or
-    done) is an array, [key, prompt, template, name, source]; any other an object."""
+    done) is an array, [key, prompt, template, name, file, line] (template and
+    file: indexes into the header's lists); any other an object."""
     spec, detail = rec.spec, rec.detail
     changed = {
         name: value
@@ -106,7 +108,8 @@ def encode_record(rec: TaskRecord, templates: dict[Template, int]) -> bytes:
         )
     template = templates[template_of(spec.request)]
     if not changed:
-        return orjson.dumps([spec.key, spec.request.prompt, template, spec.name, spec.source])
+        row_ = [spec.key, spec.request.prompt, template, spec.name, files[spec.file], spec.line]
+        return orjson.dumps(row_)
     row: dict[str, Any] = {"k": spec.key, "p": spec.request.prompt, "t": template}
     if spec.name:
         row["n"] = spec.name
@@ -119,7 +122,7 @@ def encode_record(rec: TaskRecord, templates: dict[Template, int]) -> bytes:
 # A million records are loaded on each resume: a frozen dataclass's __init__ sets
 # each field through object.__setattr__, a third of the load; these fill the slots
 # directly. The names are checked against the classes, so a new field fails here.
-_SPEC_SLOTS = ("key", "name", "request", "source")
+_SPEC_SLOTS = ("key", "name", "request", "file", "line")
 if (
     tuple(f.name for f in dataclasses.fields(Request)) != ("prompt", "form")
     or tuple(f.name for f in dataclasses.fields(TaskSpec)) != _SPEC_SLOTS
@@ -130,8 +133,9 @@ _s = [getattr(TaskSpec, n).__set__ for n in _SPEC_SLOTS]
 _new = object.__new__
 
 
-def _spec(key: str, prompt: str, form: RequestForm, name: str, source: str) -> TaskSpec:
-    """TaskSpec(key, name, Request(prompt, form=form), source), made as fast as can be."""
+def _spec(key: str, prompt: str, form: RequestForm, name: str, file: str, line: int) -> TaskSpec:
+    """TaskSpec(key, name, Request(prompt, form=form), file=file, line=line), made as
+    fast as can be (`file` is one of the header's, already shared)."""
     request = _new(Request)
     _prompt(request, prompt)
     _form(request, form)
@@ -139,15 +143,16 @@ def _spec(key: str, prompt: str, form: RequestForm, name: str, source: str) -> T
     _s[0](spec, key)
     _s[1](spec, name)
     _s[2](spec, request)
-    _s[3](spec, source)
+    _s[3](spec, file)
+    _s[4](spec, line)
     return spec
 
 
-def decode_record(line: bytes, templates: list[Template]) -> TaskRecord:
+def decode_record(line: bytes, templates: list[Template], files: list[str]) -> TaskRecord:
     row = orjson.loads(line)
     if type(row) is list:
-        key, prompt, template, name, source = row
-        return TaskRecord(_spec(key, prompt, templates[template], name, source))
+        key, prompt, template, name, file, at = row
+        return TaskRecord(_spec(key, prompt, templates[template], name, files[file], at))
     request = Request(row.pop("p"), form=templates[row.pop("t")])
     rec = TaskRecord(TaskSpec(row.pop("k"), row.pop("n", ""), request, row.pop("src", "")))
     detail: dict[str, Any] = {}
@@ -165,3 +170,8 @@ def decode_record(line: bytes, templates: list[Template]) -> TaskRecord:
 
 def templates_of(header: dict[str, Any]) -> list[Template]:
     return [_template_from_json(t) for t in header["templates"]]
+
+
+def files_of(header: dict[str, Any]) -> list[str]:
+    """The files the tasks came from, each as the one string its tasks share."""
+    return [shared_file(f) for f in header["files"]]
