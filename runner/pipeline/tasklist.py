@@ -12,6 +12,8 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
+import anyio
+
 from runner.api.client import ApiClient
 from runner.records import Request, TaskRecord
 
@@ -54,6 +56,13 @@ def prompt_filter(prompts: set[str]) -> Callable[[dict[str, Any]], dict[str, Any
     return keep
 
 
+# A long scan waits on round trips, not on the QPS budget (the limiter still spaces
+# every call): after the first page, pages are asked for 1, 2, then up to this many
+# at once. A scan that stops after a page or two asks for nothing more; a long one
+# reads at most this many less one past the page where it stops.
+PAGES_AHEAD = 4
+
+
 async def pages(
     client: ApiClient, since_t: float, max_pages: int, kind_type: int = 3
 ) -> AsyncIterator[list[dict[str, Any]]]:
@@ -65,19 +74,47 @@ async def pages(
     """
     previous: float | None = None
     descending = True
-    for page in range(1, max_pages + 1):
-        batch, total_page, _ = await client.page([], page, 50, kind_type)
-        for item in batch:
-            t = item.get("create_time")
-            if isinstance(t, int | float):
-                descending = descending and (previous is None or t <= previous)
-                previous = t
-        yield batch
-        if not batch or page >= total_page:
-            return
-        if descending and previous is not None and previous < since_t:
-            return
-    log.warning("in-doubt scan stopped after %d pages (--max-scan-pages)", max_pages)
+    first, total_page, _ = await client.page([], 1, 50, kind_type)
+    window: list[list[dict[str, Any]]] = [first]
+    page, ahead = 1, 1
+    while True:
+        for batch in window:
+            for item in batch:
+                t = item.get("create_time")
+                if isinstance(t, int | float):
+                    descending = descending and (previous is None or t <= previous)
+                    previous = t
+            yield batch
+            if not batch or page >= total_page:
+                return
+            if descending and previous is not None and previous < since_t:
+                return
+            if page >= max_pages:
+                log.warning("in-doubt scan stopped after %d pages (--max-scan-pages)", max_pages)
+                return
+            page += 1
+        last = min(total_page, max_pages, page + ahead - 1)
+        window = await _fetch(client, range(page, last + 1), kind_type)
+        ahead = min(PAGES_AHEAD, ahead * 2)
+
+
+async def _fetch(client: ApiClient, numbers: range, kind_type: int) -> list[list[dict[str, Any]]]:
+    """These pages, asked for together; the first failure, as itself, once all are back."""
+    got: dict[int, list[dict[str, Any]]] = {}
+    failed: dict[int, Exception] = {}
+
+    async def one(number: int) -> None:
+        try:
+            got[number] = (await client.page([], number, 50, kind_type))[0]
+        except Exception as exc:  # raised below as itself, not in an exception group
+            failed[number] = exc
+
+    async with anyio.create_task_group() as tg:
+        for number in numbers:
+            tg.start_soon(one, number)
+    if failed:
+        raise failed[min(failed)]
+    return [got[n] for n in numbers]
 
 
 def kinds_of(records: Iterable[TaskRecord]) -> tuple[int, ...]:
