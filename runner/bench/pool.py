@@ -44,8 +44,10 @@ def write_accounts(folder: Path, limits: tuple[float, ...]) -> tuple[Path, list[
 
 
 def ideal_s(tasks: int, limits: tuple[float, ...], gen_max: float) -> float:
-    """Every unavoidable call at the pool's combined limit, then the last generation.
-    Each account polls its own tasks, so each needs its own partial batches."""
+    """Every unavoidable call at the pool's combined limit, then the last generation:
+    N submits, N/50 polls and one token per account (each account polls its own tasks,
+    so a split that leaves partial batches needs up to one more poll an account; the
+    end-of-run audit's listing is left out, as in the single-account ideal)."""
     calls = tasks + math.ceil(tasks / 50) + len(limits)
     return calls / sum(limits) + gen_max
 
