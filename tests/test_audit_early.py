@@ -7,11 +7,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import anyio
 import orjson
 import pytest
 
-from runner.errors import TransientApiError
+from runner.errors import AuthError, TransientApiError
 from runner.pipeline import tasklist
+from runner.pipeline.audit import EarlyListing
 from runner.pipeline.auditlisting import Listing
 from runner.records import Request, TaskRecord, TaskSpec, TaskState
 from runner.settings import RunOptions
@@ -26,6 +28,7 @@ class TaskList:
         self.items: list[dict[str, Any]] = []
         self.asked: list[int] = []  # the page numbers asked, in order
         self.fail_at: int | None = None
+        self.revoked = False
 
     def create(self, uid: str, request: Request, t: float) -> None:
         info = {
@@ -49,6 +52,8 @@ class TaskList:
     ) -> tuple[list[dict[str, Any]], int, str]:
         assert not ids and kind_type == 3
         self.asked.append(page)
+        if self.revoked:
+            raise AuthError("AccessToken verification failed (code 10400)")
         if page == self.fail_at:
             raise TransientApiError("connection reset", endpoint="task/page")
         total = max(1, -(-len(self.items) // size))
@@ -64,11 +69,15 @@ def _run_of(n: int, tasks: TaskList, t0: float) -> Any:
         )
         tasks.create(f"u{i}", request, t0 + i)
     return SimpleNamespace(
+        submits_done=anyio.Event(),
+        stopping=anyio.Event(),
         options=RunOptions(),
         records=records,
         taken={f"u{i}" for i in range(n)},
         reconciler=SimpleNamespace(others_taken=set, refs_of=lambda rec: None),
-        ledger=SimpleNamespace(state=SimpleNamespace(duplicates={})),
+        ledger=SimpleNamespace(
+            state=SimpleNamespace(duplicates={}, audited_until=None, first_t=t0 + 60)
+        ),
         pool=None,
         client=tasks,
     )
@@ -111,6 +120,24 @@ async def test_a_reading_cut_short_is_completed_at_the_end() -> None:
     await listing.read()
     assert tasks.asked == [1, 2, 3, 4, 5]  # back to the last audit, as if never read
     assert _found(listing) == [("k199", "dup-deep")]
+
+
+async def test_an_account_revoked_before_the_early_listing_does_not_stop_the_run() -> None:
+    """The early listing reads while tasks still generate: a 10400 there leaves it
+    partial (the end's reading meets the account again, as it always did), it does
+    not end the run."""
+    tasks = TaskList()
+    ctx = _run_of(10, tasks, t0=10_000)
+    tasks.revoked = True
+    early = EarlyListing(ctx)
+    ctx.submits_done.set()
+    await early.run()
+    listing = await early.take()
+    assert listing is not None and tasks.asked == [1]
+    tasks.revoked, tasks.asked = False, []
+    await listing.read()  # nothing read completely before: back to the start
+    assert tasks.asked == [1]
+    assert listing.matcher.listed == 10
 
 
 async def test_a_run_finds_a_duplicate_created_after_its_early_listing(

@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio
 
-from runner.errors import DownloadError, StillInDoubt, TransientApiError
+from runner.errors import ApiError, DownloadError, StillInDoubt, TransientApiError
 from runner.pipeline.auditlisting import NOT_CHARGED, Listing, clients
 from runner.pipeline.context import RunContext
 from runner.pipeline.download import fetch
@@ -86,7 +86,7 @@ class EarlyListing:
                 tg.start_soon(on_stop)
                 try:
                     await self.listing.read()
-                except TransientApiError as exc:
+                except ApiError as exc:  # the end's reading meets it again, and says so
                     log.info("audit: early listing stopped (%s); read at the end", exc)
                 tg.cancel_scope.cancel()
         finally:

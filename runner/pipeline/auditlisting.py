@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from runner.api.client import ApiClient
-from runner.errors import TransientApiError
+from runner.errors import ApiError
 from runner.pipeline import reconcile, tasklist
 from runner.pipeline.context import RunContext
 from runner.records import TaskRecord
@@ -95,13 +95,13 @@ class Listing:
 
     async def read(self) -> None:
         """Each account's lists at once; raises the first failure, after all have tried."""
-        failed: list[TransientApiError] = []
+        failed: list[ApiError] = []
 
         async def one(client: ApiClient) -> None:
             try:
                 for kind in self.kinds:  # images, videos apart; each page matched, then dropped
                     await self._read_list(client, kind)
-            except TransientApiError as exc:
+            except ApiError as exc:  # the others read on; raised as itself, not in a group
                 failed.append(exc)
 
         async with anyio.create_task_group() as tg:  # a pool: each account lists its own
