@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.manifest import inputs
+from runner.manifest.limits import DEFAULT_LIMITS
 from runner.pipeline.prepare import plan
 from runner.records import Request, TaskRecord, TaskSpec, TaskState
 from runner.rundir import manifestmark
@@ -114,3 +116,23 @@ def test_retry_failed_on_a_reused_manifest_leaves_other_manifests_tasks_alone(
     assert replay.records["mine"].state is TaskState.PLANNED
     assert replay.records["mine"].attempt == 2
     assert replay.records["theirs"].state is TaskState.FAILED
+
+
+def test_the_inputs_digest_follows_the_prompts_file_and_skips_big_manifests(
+    tmp_path: Path,
+) -> None:
+    """A manifest of 100,000 inline tasks is not read a second time just to be digested."""
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red kite\n", encoding="utf-8")
+    manifest = tmp_path / "job.yaml"
+    manifest.write_text("name: kites\nprompts_file: prompts.txt\n", encoding="utf-8")
+    first = inputs.read(manifest, DEFAULT_LIMITS)
+    assert first is not None and first.name == "kites"
+    prompts.write_text("a red kite\na blue kite\n", encoding="utf-8")
+    second = inputs.read(manifest, DEFAULT_LIMITS)
+    assert second is not None and second.digest != first.digest
+
+    lines = [f'  - "task {i}, a long enough prompt to fill the file"' for i in range(6000)]
+    manifest.write_text("tasks:\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    assert manifest.stat().st_size > inputs.MAX_QUICK_BYTES
+    assert inputs.read(manifest, DEFAULT_LIMITS) is None
