@@ -171,3 +171,16 @@ async def test_quiet_prints_only_warnings_and_the_final_line(sim_factory, tmp_pa
     line = r.stdout.decode()
     assert f"run job: 1 succeeded, 1 failed, 0 pending; 1/2 images; exit 1; see {h.out}" in line
     assert "finished: 1 succeeded, 1 failed" in (h.out / "run.log").read_text()
+
+
+async def test_after_a_deadline_the_run_still_audits_what_it_sent(harness: Harness) -> None:
+    """The deadline stops submitting, not the end-of-run audit (a signal does)."""
+    manifest = harness.manifest("tasks:\n  - {prompt: a kite, repeat: 40}\n")
+    code = await harness.run(manifest, qps=5.0, deadline_s=0.5, grace_s=30.0)
+    assert code == 4  # stopped by the deadline, tasks left
+    summary = orjson.loads((harness.out / "summary.json").read_bytes())
+    assert summary["stopped"] == "deadline"
+    events = [
+        orjson.loads(line) for line in (harness.out / "ledger.jsonl").read_bytes().splitlines()
+    ]
+    assert any(e.get("e") == "audit" for e in events), "no audit after the deadline"

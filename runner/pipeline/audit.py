@@ -36,12 +36,12 @@ RUNNING = frozenset({"Queued", "Ready", "Generating"})
 
 
 async def run_audit(ctx: RunContext, early: EarlyListing | None = None) -> None:
-    """The audit at the end of a run; a stop (signal) cuts it short, harmlessly.
+    """The audit at the end of a run; a signal or a dead API cuts it short, harmlessly.
     `early`: the listing read while the last tasks generated, if it was."""
     async with anyio.create_task_group() as tg:
 
         async def on_stop() -> None:
-            await ctx.stopping.wait()
+            await ctx.interrupted.wait()  # not the deadline: the run audits what it sent
             tg.cancel_scope.cancel()
 
         tg.start_soon(on_stop)

@@ -58,6 +58,9 @@ class RunContext:
     stop_reason: str | None = None
     resumed_after: float | None = None  # a resume: the time of the ledger's last event before it
     stopping: anyio.Event = field(default_factory=anyio.Event)
+    # A stop that cuts the end-of-run audit short too (a signal, a dead API); after a
+    # deadline the run still audits what it sent.
+    interrupted: anyio.Event = field(default_factory=anyio.Event)
     budget_reached: bool = False
     feed_scope: anyio.CancelScope | None = None
     pipeline_done: anyio.Event = field(default_factory=anyio.Event)
@@ -81,5 +84,7 @@ class RunContext:
         if self.stop_reason is None:
             self.stop_reason = reason
         self.stopping.set()
+        if reason != "deadline":
+            self.interrupted.set()
         if self.feed_scope is not None:
             self.feed_scope.cancel()
