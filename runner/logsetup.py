@@ -19,6 +19,9 @@ DATEFMT = "%Y-%m-%d %H:%M:%S"
 
 def setup(*, quiet: bool, verbose: bool) -> None:
     root = logging.getLogger()
+    for old in root.handlers:
+        if isinstance(old, RunLogHandler):  # an earlier run's run.log, in this process
+            old.close()
     root.handlers.clear()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     handler: logging.Handler

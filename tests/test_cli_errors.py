@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,18 @@ def test_disk_full_while_writing_reports_is_one_line_and_exit_4(
     assert str(out / "summary.json") in line and "No space left on device" in line
     assert "free some space and run again" in line
     assert (out / "summary.json").read_bytes() == before  # the old one stays whole
+
+
+def test_a_new_logging_set_up_closes_the_last_runs_log(tmp_path: Path) -> None:
+    """Commands run in one process (a scheduler, tests) do not leak run.log files."""
+    root = logging.getLogger()
+    kept = list(root.handlers)
+    try:
+        logsetup.setup(quiet=True, verbose=False)
+        logsetup.attach_run_log(tmp_path)
+        (run_log,) = [h for h in root.handlers if isinstance(h, logsetup.RunLogHandler)]
+        logsetup.setup(quiet=True, verbose=False)
+        assert run_log.stream is None  # closed, and gone from the root logger
+        assert run_log not in root.handlers
+    finally:
+        root.handlers[:] = kept
