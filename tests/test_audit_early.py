@@ -15,8 +15,9 @@ from runner.errors import AuthError, TransientApiError
 from runner.pipeline import tasklist
 from runner.pipeline.audit import EarlyListing
 from runner.pipeline.auditlisting import Listing
-from runner.records import Request, TaskRecord, TaskSpec, TaskState
+from runner.records import Request, TaskSpec, TaskState
 from runner.settings import RunOptions
+from runner.taskrecord import TaskRecord
 
 from .conftest import Harness
 

@@ -12,10 +12,11 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.records import Request, TaskDetail, TaskRecord, TaskSpec, record_fields
+from runner.records import Request, TaskSpec
 from runner.rundir import checkpoint
 from runner.rundir.ledger import Ledger, read
 from runner.rundir.replay import Replay, replay_lines
+from runner.taskrecord import TaskDetail, TaskRecord, record_fields
 
 from .conftest import Harness
 

@@ -131,9 +131,10 @@ async def test_a_lookup_leaves_alone_a_task_another_run_has_not_recorded_yet(
     from runner.api.limiter import AccountLimiter
     from runner.pipeline.gate import RequestGate
     from runner.pipeline.reconcile import Reconciler
-    from runner.records import Request, TaskRecord, TaskSpec, TaskState
+    from runner.records import Request, TaskSpec, TaskState
     from runner.rundir.ledger import Ledger
     from runner.rundir.registry import Claim, Registration
+    from runner.taskrecord import TaskRecord
 
     from .conftest import DEMO_CREDS
 

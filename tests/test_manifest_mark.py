@@ -12,10 +12,11 @@ import pytest
 from runner.manifest import inputs
 from runner.manifest.limits import DEFAULT_LIMITS
 from runner.pipeline.prepare import plan
-from runner.records import Request, TaskRecord, TaskSpec, TaskState
+from runner.records import Request, TaskSpec, TaskState
 from runner.rundir import manifestmark
 from runner.rundir.ledger import Ledger
 from runner.simulator.images import render_png
+from runner.taskrecord import TaskRecord
 from tests.conftest import Harness
 
 REUSED = "not expanded again"

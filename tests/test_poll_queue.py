@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from runner.pipeline.pollqueue import Due, PollQueue
-from runner.records import Request, TaskRecord, TaskSpec, TaskState
+from runner.records import Request, TaskSpec, TaskState
 from runner.settings import RunOptions
+from runner.taskrecord import TaskRecord
 
 OPTIONS = RunOptions(poll_interval_s=2.0, poll_linger_s=10.0, poll_share=0.5)
 

@@ -21,8 +21,9 @@ from anyio.streams.memory import MemoryObjectSendStream
 from runner.pipeline.context import Stats
 from runner.pipeline.poll import Poller
 from runner.pipeline.pollqueue import BATCH
-from runner.records import Request, TaskRecord, TaskSpec, TaskState
+from runner.records import Request, TaskSpec, TaskState
 from runner.settings import RunOptions
+from runner.taskrecord import TaskRecord
 
 OPTIONS = RunOptions(first_poll_s=5.0, poll_interval_s=2.0, poll_linger_s=10.0, poll_share=0.5)
 

@@ -16,13 +16,14 @@ from runner.api.credentials import Credentials, resolve_base_url, resolve_creden
 from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, RunDirError
 from runner.manifest.tasks import run_dir_for
 from runner.pipeline.wiring import audit_only
-from runner.records import TaskRecord, TaskState
+from runner.records import TaskState
 from runner.report.stages import chain_lines, chain_rows, stage_lines, stage_rows
 from runner.report.summary import build_summary, write_reports
 from runner.report.text import dumps
 from runner.rundir import ledger, statusread
 from runner.rundir.lock import RunLock
 from runner.rundir.tally import Tally, rates_since, tally_of
+from runner.taskrecord import TaskRecord
 
 
 def status_data(run_dir: Path) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from runner.errors import ApiError, DownloadError, StillInDoubt, TransientApiErr
 from runner.pipeline.auditlisting import NOT_CHARGED, Listing, clients
 from runner.pipeline.context import RunContext
 from runner.pipeline.download import fetch
-from runner.records import TaskRecord
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.audit")
 RUNNING = frozenset({"Queued", "Ready", "Generating"})

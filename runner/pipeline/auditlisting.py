@@ -20,7 +20,7 @@ from runner.api.client import ApiClient
 from runner.errors import ApiError
 from runner.pipeline import reconcile, tasklist
 from runner.pipeline.context import RunContext
-from runner.records import TaskRecord
+from runner.taskrecord import TaskRecord
 
 NOT_CHARGED = frozenset({"Error", "Fail"})
 # `create_time` is the server's clock in whole seconds; the servers behind one API may

@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 import anyio
 
-from runner.records import TaskRecord, TaskState
+from runner.records import TaskState
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.chain")
 

@@ -18,10 +18,10 @@ from runner.pipeline.chain import Chain
 from runner.pipeline.gate import RequestGate
 from runner.pipeline.pool import Pool
 from runner.pipeline.reconcile import Reconciler
-from runner.records import TaskRecord
 from runner.rundir.inflight import InFlight
 from runner.rundir.ledger import Ledger
 from runner.settings import RunOptions
+from runner.taskrecord import TaskRecord
 
 
 class ReferenceUploads(Protocol):

@@ -22,9 +22,10 @@ from runner.errors import AuthError, DiskWriteError, DownloadError, TransientApi
 from runner.filetypes import file_kind
 from runner.pipeline import transfer
 from runner.pipeline.context import RunContext
-from runner.records import ImageFile, TaskRecord, TaskState
+from runner.records import ImageFile, TaskState
 from runner.rundir.files import PartFile, commit_file, image_name, output_dir, writing
 from runner.rundir.replay import settle_images
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.download")
 

@@ -24,7 +24,8 @@ from runner.pipeline.context import RunContext
 from runner.pipeline.pool import Account, Pool
 from runner.pipeline.reconcile import assign, same_request
 from runner.pipeline.tasklist import kinds_of, listed_prompt, slim
-from runner.records import TaskRecord, TaskState
+from runner.records import TaskState
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.run")
 

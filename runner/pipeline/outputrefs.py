@@ -15,7 +15,8 @@ from runner import modeltable
 from runner.errors import PermanentApiError
 from runner.manifest.localrefs import LocalFile
 from runner.pipeline.context import ReferenceUploads, RunContext
-from runner.records import TaskRecord, parse_task_ref
+from runner.records import parse_task_ref
+from runner.taskrecord import TaskRecord
 
 
 def has_output_refs(rec: TaskRecord) -> bool:

@@ -22,7 +22,8 @@ from runner.pipeline.context import RunContext
 from runner.pipeline.pollqueue import BATCH, Due, Group, PollQueue
 from runner.pipeline.pool import Account
 from runner.pipeline.schedule import PollSchedule
-from runner.records import TaskRecord, TaskState
+from runner.records import TaskState
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.poll")
 RUNNING = frozenset({"Queued", "Ready", "Generating"})

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from runner.pipeline.pool import Account
-from runner.records import TaskRecord
 from runner.settings import RunOptions
+from runner.taskrecord import TaskRecord
 
 BATCH = 50  # ids per /task/page call: the API's cap
 Group = tuple[Account | None, int]  # the account (None: no pool) and the creation type

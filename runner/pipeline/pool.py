@@ -21,7 +21,8 @@ from typing import Any
 from runner.api.client import ApiClient
 from runner.api.limiter import AccountLimiter
 from runner.pipeline.reconcile import Reconciler
-from runner.records import TaskRecord, TaskState
+from runner.records import TaskState
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.pool")
 

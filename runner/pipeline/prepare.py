@@ -10,7 +10,7 @@ from typing import Any
 
 from runner.pipeline.download import verify_files
 from runner.pipeline.wiring import OpenRun
-from runner.records import TaskRecord, TaskSpec, TaskState
+from runner.records import TaskSpec, TaskState
 from runner.rundir import checkpoint, manifestmark
 from runner.rundir.chainstate import mark_parents, settle_blocked
 from runner.rundir.files import clean_partials
@@ -18,6 +18,7 @@ from runner.rundir.ledger import Ledger
 from runner.rundir.manifestmark import RunTasks
 from runner.rundir.refcopies import record_local_refs
 from runner.rundir.replay import Replay, apply
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.run")
 

@@ -36,8 +36,9 @@ from runner.api.client import ApiClient
 from runner.errors import StillInDoubt, TransientApiError
 from runner.pipeline.gate import RequestGate
 from runner.pipeline.tasklist import kinds_of, prompt_filter, scan
-from runner.records import Request, TaskRecord
+from runner.records import Request
 from runner.rundir.registry import Claim, no_claims
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.reconcile")
 MAX_OUTAGE_SETTLE_S = 120.0

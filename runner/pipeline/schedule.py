@@ -14,8 +14,8 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from runner import modeltable
-from runner.records import TaskRecord
 from runner.settings import RunOptions
+from runner.taskrecord import TaskRecord
 
 
 class GenEstimator:

@@ -18,7 +18,8 @@ import anyio
 
 from runner.pipeline import chain, download, poll, submit, upload
 from runner.pipeline.context import RunContext
-from runner.records import TaskRecord, TaskState
+from runner.records import TaskState
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.scheduler")
 UPLOAD_WORKERS = 4  # tasks waiting for different files; the file endpoints pace themselves

@@ -27,7 +27,8 @@ from runner.errors import (
 from runner.pipeline import outputrefs
 from runner.pipeline.context import RunContext
 from runner.pipeline.pool import Account
-from runner.records import TaskRecord, TaskState
+from runner.records import TaskState
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.submit")
 

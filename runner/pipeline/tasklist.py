@@ -15,7 +15,8 @@ from typing import Any
 import anyio
 
 from runner.api.client import ApiClient
-from runner.records import Request, TaskRecord
+from runner.records import Request
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.reconcile")
 

@@ -23,7 +23,8 @@ from runner.errors import ApiError, UploadFailed
 from runner.manifest.localrefs import PREFIX, LocalFile, is_placeholder
 from runner.pipeline import outputrefs
 from runner.pipeline.context import ReferenceUploads, RunContext
-from runner.records import TaskRecord, TaskState
+from runner.records import TaskState
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.upload")
 READY, FAILED_CHECK, DELETED = 1, 98, (99, 100)

@@ -22,9 +22,10 @@ import orjson
 
 from runner.errors import UsageError
 from runner.names import display_name
-from runner.records import ImageFile, TaskRecord, TaskState
+from runner.records import ImageFile, TaskState
 from runner.rundir.files import commit_file, fsync_path, sha256_file
 from runner.rundir.replay import Replay
+from runner.taskrecord import TaskRecord
 
 ONLY = ("kept", "succeeded", "all")
 COLUMNS = (

@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
-from runner.records import TaskRecord
 from runner.report.gallery_cards import card_html
 from runner.rundir.files import commit_file
+from runner.taskrecord import TaskRecord
 
 PAGE = 100
 CHUNK = 2000

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.names import display_name
-from runner.records import Request, TaskRecord
+from runner.records import Request
 from runner.report.summary import chain_of
+from runner.taskrecord import TaskRecord
 
 
 def stage_of(requests: Mapping[str, Request]) -> dict[str, int]:

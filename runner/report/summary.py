@@ -12,11 +12,12 @@ import orjson
 
 from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from runner.names import display_name
-from runner.records import TaskRecord, TaskState, parse_task_ref
+from runner.records import TaskState, parse_task_ref
 from runner.report.gallery import write_gallery
 from runner.rundir.files import commit_file, writing
 from runner.rundir.replay import Replay
 from runner.rundir.tally import item_status
+from runner.taskrecord import TaskRecord
 
 
 def exit_code(records: Iterable[TaskRecord]) -> int:

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from runner.records import TaskRecord
 from runner.report.summary import VIDEO_SUFFIXES, kind_of
 from runner.review.follow import LedgerFollower
 from runner.rundir.tally import item_status
+from runner.taskrecord import TaskRecord
 
 STATUSES = ("succeeded", "failed", "pending")
 DECISIONS = ("keep", "reject", "none")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.records import TaskRecord
 from runner.rundir.ledger import append_durable
+from runner.taskrecord import TaskRecord
 
 MAX_PROMPT_CHARS = 4000
 

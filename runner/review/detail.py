@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from runner.records import TaskRecord
 from runner.review.data import RunIndex, _files, card, parents_of
+from runner.taskrecord import TaskRecord
 
 
 def _iso(t: float | None) -> str | None:

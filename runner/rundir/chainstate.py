@@ -6,7 +6,8 @@ Both are derived from the records, never logged: a parent retried with
 
 from __future__ import annotations
 
-from runner.records import TaskRecord, TaskSpec, TaskState
+from runner.records import TaskSpec, TaskState
+from runner.taskrecord import TaskRecord
 
 
 def mark_parents(records: dict[str, TaskRecord], spec: TaskSpec) -> None:

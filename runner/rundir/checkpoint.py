@@ -28,7 +28,7 @@ from typing import IO, Any, Protocol
 import anyio
 import orjson
 
-from runner.records import Request, TaskRecord, record_fields
+from runner.records import Request
 from runner.rundir.checkpointrows import (
     DECODERS,
     Template,
@@ -43,6 +43,7 @@ from runner.rundir.checkpointrows import (
 from runner.rundir.files import commit_file
 from runner.rundir.replay import FORMAT_VERSION, Replay
 from runner.rundir.tally import rates_since, tally_of
+from runner.taskrecord import TaskRecord, record_fields
 
 log = logging.getLogger("runner.ledger")
 CHECKPOINT_NAME = "ledger.checkpoint"

@@ -23,14 +23,12 @@ from runner.records import (
     ImageFile,
     Request,
     RequestForm,
-    TaskDetail,
-    TaskRecord,
     TaskSpec,
     TaskState,
     interned,
-    record_fields,
     shared_file,
 )
+from runner.taskrecord import TaskDetail, TaskRecord, record_fields
 
 _RECORD_FIELDS = record_fields()
 _DETAIL_FIELDS = frozenset(f.name for f in dataclasses.fields(TaskDetail))

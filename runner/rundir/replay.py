@@ -38,8 +38,9 @@ from typing import Any
 import orjson
 
 from runner.errors import LedgerVersionError
-from runner.records import Attempt, ImageFile, Request, TaskRecord, TaskSpec, TaskState
+from runner.records import Attempt, ImageFile, Request, TaskSpec, TaskState
 from runner.rundir.chainstate import mark_parents, settle_blocked
+from runner.taskrecord import TaskRecord
 
 FORMAT_VERSION = 1
 log = logging.getLogger("runner.ledger")

@@ -16,10 +16,10 @@ from pathlib import Path
 import orjson
 
 from runner.gcpause import paused
-from runner.records import TaskRecord
 from runner.rundir import checkpoint
 from runner.rundir.replay import Replay, replay_lines
 from runner.rundir.tally import Tally, rates_since
+from runner.taskrecord import TaskRecord
 
 log = logging.getLogger("runner.ledger")
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.names import display_name
-from runner.records import TaskRecord, TaskState
+from runner.records import TaskState
+from runner.taskrecord import TaskRecord
 
 TALLY_VERSION = 1
 FAILURES_KEPT = 2000
