@@ -41,7 +41,7 @@ def code_digest() -> str:
     """The expansion's own code and data: a change to either may change the tasks."""
     h = hashlib.sha256()
     paths = sorted((_PACKAGE / "manifest").glob("*.py"))
-    paths += [_PACKAGE / name for name in ("records.py", "modeltable.py", "models.json")]
+    paths += [_PACKAGE / n for n in ("records.py", "request.py", "modeltable.py", "models.json")]
     for path in paths:
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
