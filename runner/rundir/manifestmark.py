@@ -50,24 +50,27 @@ def load(manifest: Path, limits: Limits, out: Path | None) -> RunTasks:
 
     Reads only: a manifest with problems raises ManifestError and nothing is touched."""
     quick = manifest_inputs.read(manifest, limits)
-    if quick is not None:
-        run_dir = out or default_run_dir(quick.name)
-        reused = reuse(run_dir, quick.digest)
-        if reused is not None:
-            return RunTasks(reused[0], run_dir, reused[1], quick.digest)
-    loaded = load_tasks(manifest, limits)
-    keys = manifest_digest(s.key for s in loaded.specs)
-    digest = quick.digest if quick is not None else None
-    return RunTasks(loaded, out or default_run_dir(loaded.name), keys, digest)
+    if quick is None:
+        return _expanded(manifest, limits, out, None)
+    run_dir = out or default_run_dir(quick.name)
+    reused = reuse(run_dir, quick.digest)
+    if reused is None:
+        return _expanded(manifest, limits, out, quick.digest)
+    return RunTasks(reused[0], run_dir, reused[1], quick.digest)
 
 
 def expand_again(tasks: RunTasks, manifest: Path, limits: Limits) -> RunTasks:
-    """Under the run's lock: a mark read before it may have gone meanwhile."""
-    if tasks.loaded.expanded or (tasks.inputs and reuse(tasks.run_dir, tasks.inputs)):
+    """Under the run's lock: a mark read before it may have gone meanwhile (its
+    reference files were hashed then; the mark and the ledger are what can change)."""
+    if tasks.loaded.expanded or (tasks.inputs and _holds(tasks.run_dir, tasks.inputs)):
         return tasks
+    return _expanded(manifest, limits, tasks.run_dir, tasks.inputs)
+
+
+def _expanded(manifest: Path, limits: Limits, run_dir: Path | None, inputs: str | None) -> RunTasks:
     loaded = load_tasks(manifest, limits)
     keys = manifest_digest(s.key for s in loaded.specs)
-    return RunTasks(loaded, tasks.run_dir, keys, tasks.inputs)
+    return RunTasks(loaded, run_dir or default_run_dir(loaded.name), keys, inputs)
 
 
 def write(run_dir: Path, tasks: RunTasks, others: Collection[str]) -> None:
@@ -101,7 +104,7 @@ def reuse(run_dir: Path, inputs: str) -> tuple[Loaded, str] | None:
     """The run's tasks as the ledger holds them (Loaded with no specs) and the
     keys digest, when the mark says the ledger holds this very manifest."""
     try:
-        mark = orjson.loads((run_dir / MARK_NAME).read_bytes())
+        mark = _read(run_dir)
         if not _matches(run_dir, mark, inputs):
             return None
         files = {}
@@ -121,6 +124,17 @@ def reuse(run_dir: Path, inputs: str) -> tuple[Loaded, str] | None:
         return loaded, mark["keys"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _read(run_dir: Path) -> Any:
+    return orjson.loads((run_dir / MARK_NAME).read_bytes())
+
+
+def _holds(run_dir: Path, inputs: str) -> bool:
+    try:
+        return _matches(run_dir, _read(run_dir), inputs)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _matches(run_dir: Path, mark: Any, inputs: str) -> bool:
