@@ -28,16 +28,14 @@ from typing import IO, Any, Protocol
 import anyio
 import orjson
 
-from runner.records import Request
+from runner.records import Request, RequestForm
 from runner.rundir.checkpointrows import (
     DECODERS,
-    Template,
     decode_record,
     encode_record,
     encode_value,
     files_of,
     template_json,
-    template_of,
     templates_of,
 )
 from runner.rundir.files import commit_file
@@ -78,10 +76,10 @@ def write(run_dir: Path, replay: Replay, offset: int) -> Path:
     ledger_path = run_dir / "ledger.jsonl"
     with ledger_path.open("rb") as fh:
         head, tail = anchor(fh, offset)
-    templates: dict[Template, int] = {}
+    templates: dict[RequestForm, int] = {}
     files: dict[str, int] = {}
     for rec in replay.records.values():
-        templates.setdefault(template_of(rec.spec.request), len(templates))
+        templates.setdefault(rec.spec.request.form, len(templates))
         files.setdefault(rec.spec.file, len(files))
     header: dict[str, Any] = {
         "checkpoint": CHECKPOINT_VERSION,

@@ -43,6 +43,9 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 
 
 _RECORD_DEFAULTS = {f.name: _default(f) for f in _RECORD_FIELDS}
+# The record's own fields and its detail's, each read from where it lives.
+_OWN_DEFAULTS = {k: v for k, v in _RECORD_DEFAULTS.items() if k not in _DETAIL_FIELDS}
+_DETAIL_DEFAULTS = {k: v for k, v in _RECORD_DEFAULTS.items() if k in _DETAIL_FIELDS}
 
 
 def _int_keys(value: dict[str, Any]) -> dict[int, Any]:
@@ -72,39 +75,34 @@ def encode_value(value: Any) -> Any:
 
 # A request less its prompt (its form): a million tasks share a handful, so the
 # header lists them once (as JSON arrays) and each record names its own by index.
-Template = RequestForm
-
-
-def template_of(request: Request) -> Template:
-    return request.form
-
-
 def template_json(form: RequestForm) -> list[Any]:
     return [getattr(form, f.name) for f in dataclasses.fields(RequestForm)]
 
 
-def _template_from_json(value: list[Any]) -> Template:
+def _template_from_json(value: list[Any]) -> RequestForm:
     refs, *rest = value
     return interned(RequestForm(tuple(refs), *rest))
 
 
-def encode_record(rec: TaskRecord, templates: dict[Template, int], files: dict[str, int]) -> bytes:
+def encode_record(
+    rec: TaskRecord, templates: dict[RequestForm, int], files: dict[str, int]
+) -> bytes:
     """A task at its defaults but for its spec (most of a big run's: planned, or
     done) is an array, [key, prompt, template, name, file, line] (template and
     file: indexes into the header's lists); any other an object."""
     spec, detail = rec.spec, rec.detail
     changed = {
         name: value
-        for name, default in _RECORD_DEFAULTS.items()
-        if name not in _DETAIL_FIELDS and (value := getattr(rec, name)) != default
+        for name, default in _OWN_DEFAULTS.items()
+        if (value := getattr(rec, name)) != default
     }
     if detail is not None:
         changed.update(
             (name, value)
-            for name, default in _RECORD_DEFAULTS.items()
-            if name in _DETAIL_FIELDS and (value := getattr(detail, name)) != default
+            for name, default in _DETAIL_DEFAULTS.items()
+            if (value := getattr(detail, name)) != default
         )
-    template = templates[template_of(spec.request)]
+    template = templates[spec.request.form]
     if not changed:
         row_ = [spec.key, spec.request.prompt, template, spec.name, files[spec.file], spec.line]
         return orjson.dumps(row_)
@@ -146,7 +144,7 @@ def _spec(key: str, prompt: str, form: RequestForm, name: str, file: str, line: 
     return spec
 
 
-def decode_record(line: bytes, templates: list[Template], files: list[str]) -> TaskRecord:
+def decode_record(line: bytes, templates: list[RequestForm], files: list[str]) -> TaskRecord:
     row = orjson.loads(line)
     if type(row) is list:
         key, prompt, template, name, file, at = row
@@ -166,7 +164,7 @@ def decode_record(line: bytes, templates: list[Template], files: list[str]) -> T
     return rec
 
 
-def templates_of(header: dict[str, Any]) -> list[Template]:
+def templates_of(header: dict[str, Any]) -> list[RequestForm]:
     return [_template_from_json(t) for t in header["templates"]]
 
 
