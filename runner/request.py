@@ -102,9 +102,6 @@ class Request:
         object.__setattr__(self, "prompt", prompt)
         object.__setattr__(self, "form", form)
 
-    def with_prompt(self, prompt: str) -> Request:
-        return Request(prompt, form=self.form)
-
     @property
     def ref_images(self) -> tuple[str, ...]:
         return self.form.ref_images
