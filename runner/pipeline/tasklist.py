@@ -120,18 +120,9 @@ async def _fetch(client: ApiClient, numbers: range, kind_type: int) -> list[list
 
 def kinds_of(records: Iterable[TaskRecord]) -> tuple[int, ...]:
     """The task-list types (3 image, 4 video) these tasks are listed under: one kind a call."""
-    # A million records share a handful of models: the model table is asked once for each.
-    distinct = {
-        (q.model_code, q.video_duration, q.quality_mode) for q in (r.spec.request for r in records)
-    }
-    return tuple(
-        sorted(
-            {
-                Request("", model_code=m, video_duration=d, quality_mode=q).creation_type
-                for m, d, q in distinct
-            }
-        )
-    )
+    # A million records share a handful of request forms: the table is asked once a form.
+    forms = {r.spec.request.form for r in records}
+    return tuple(sorted({Request("", form=form).creation_type for form in forms}))
 
 
 async def scan(
