@@ -1,7 +1,11 @@
 """What a file is, from its first bytes, never from its name or URL: reference
-images (manifest/localrefs) and downloaded outputs (pipeline/download) alike."""
+images (manifest/localrefs) and downloaded outputs (pipeline/download) alike;
+and its digest, read a megabyte at a time."""
 
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
 
 IMAGE_MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "png"),
@@ -30,3 +34,13 @@ def video_kind(head: bytes) -> str | None:
 def file_kind(head: bytes, kind: str) -> str | None:
     """The file extension the bytes say, if they are what a task of `kind` makes."""
     return video_kind(head) if kind == "video" else image_kind(head)
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """The file's sha256 (hex) and size."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

@@ -20,6 +20,7 @@ import yaml
 
 from runner import records
 from runner.errors import FieldProblem
+from runner.filetypes import sha256_file
 from runner.manifest.fields import check_name
 from runner.manifest.limits import Limits
 
@@ -65,15 +66,7 @@ def read(path: Path, limits: Limits) -> Inputs | None:
         if prompts is not None:
             if not isinstance(prompts, str):
                 return None
-            h.update(b"\0" + _file_digest(path.parent / prompts))
+            h.update(b"\0" + sha256_file(path.parent / prompts)[0].encode())
     except (OSError, yaml.YAMLError, FieldProblem, UnicodeDecodeError):
         return None
     return Inputs(name, h.hexdigest())
-
-
-def _file_digest(path: Path) -> bytes:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.digest()

@@ -7,14 +7,13 @@ nothing can climb out of `images/`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from runner.errors import DISK_ERRNOS, DiskWriteError
-from runner.filetypes import file_kind, image_kind, video_kind
+from runner.filetypes import file_kind, image_kind, sha256_file, video_kind
 from runner.names import default_run_dir, display_name, slug
 from runner.records import TaskSpec
 
@@ -22,6 +21,7 @@ __all__ = [
     "default_run_dir",
     "file_kind",
     "image_kind",
+    "sha256_file",
     "slug",
     "video_kind",
 ]  # re-exported for callers of files
@@ -37,15 +37,6 @@ def image_name(spec: TaskSpec, index: int, ext: str, attempt: int = 1) -> str:
     base = display_name(spec)
     again = f"a{attempt}." if attempt > 1 else ""
     return f"{base}.{spec.key}.{again}{index + 1}.{ext}"
-
-
-def sha256_file(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 @contextmanager
