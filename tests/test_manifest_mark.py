@@ -137,3 +137,13 @@ def test_the_inputs_digest_follows_the_prompts_file_and_skips_big_manifests(
     manifest.write_text("tasks:\n" + "\n".join(lines) + "\n", encoding="utf-8")
     assert manifest.stat().st_size > inputs.MAX_QUICK_BYTES
     assert inputs.read(manifest, DEFAULT_LIMITS) is None
+
+
+@pytest.mark.parametrize("mark", [b"\x00garbage", b'{"mark": 1, "inputs": 7}', b"[]"])
+async def test_a_damaged_mark_is_ignored_and_the_run_goes_on(harness: Harness, mark: bytes) -> None:
+    manifest = _prompts_job(harness, ["a red kite", "a blue kite", "a green kite"])
+    assert await harness.run(manifest, max_images=1) == 4
+    (harness.out / manifestmark.MARK_NAME).write_bytes(mark)
+
+    assert await harness.run(manifest) == 0
+    assert _sent_prompts(harness) == ["a blue kite", "a green kite", "a red kite"]  # once each
