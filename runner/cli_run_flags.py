@@ -69,7 +69,12 @@ def add_run_flags(r: argparse.ArgumentParser) -> None:
             5.0,
             "first check of a task, until generation times are learned (default 5)",
         ),
-        ("--poll-interval", 2.0, "how often a task still generating is checked again"),
+        (
+            "--poll-interval",
+            2.0,
+            "how often a task still generating is checked again (a quarter of it once "
+            "every task is submitted)",
+        ),
         (
             "--clock-skew",
             60.0,
@@ -95,7 +100,10 @@ def add_run_flags(r: argparse.ArgumentParser) -> None:
     )
     for flag, text in (
         ("--video-first-poll", "first check of a video task (default: its model's, see `models`)"),
-        ("--video-poll-interval", "re-checks of a video task (default: its model's)"),
+        (
+            "--video-poll-interval",
+            "re-checks of a video task (default: its model's; a quarter once all is submitted)",
+        ),
     ):
         seconds(r, flag, None, text)
     r.add_argument(

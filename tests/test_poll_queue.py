@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.pipeline.pollqueue import Due, PollQueue
+from runner.pipeline.pollqueue import Due, PollQueue, recheck_s
 from runner.records import Request, TaskSpec, TaskState
 from runner.settings import RunOptions
 from runner.taskrecord import TaskRecord
@@ -47,10 +47,10 @@ def test_while_submitting_one_accounts_polls_never_hold_back_anothers() -> None:
     queue, _ = _queue(5.0, a=100, b=50)
     assert queue.next_call(4.0, True, _rate) == (None, 5.0)  # nothing due yet
     group, _ = queue.next_call(5.0, True, _rate)
-    assert group == (A, 3) and len(queue.take((A, 3), 5.0, True)) == 50
+    assert group == (A, 3) and len(queue.take((A, 3), 5.0, True, _rate)) == 50
     # b's batch goes at once: a's call spent a's share of a's rate, not b's.
     group, _ = queue.next_call(5.0, True, _rate)
-    assert group == (B, 3) and len(queue.take((B, 3), 5.0, True)) == 50
+    assert group == (B, 3) and len(queue.take((B, 3), 5.0, True, _rate)) == 50
     # a's second batch waits for a's own spacing: 1 / (poll_share 0.5 x 10 qps) = 0.2 s.
     assert queue.next_call(5.0, True, _rate) == (None, 5.2)
     assert queue.next_call(5.2, True, _rate)[0] == (A, 3)
@@ -63,29 +63,39 @@ def test_while_submitting_a_partial_batch_lingers_but_a_full_one_does_not() -> N
     assert queue.next_call(5.0, False, _rate)[0] == (A, 3)  # submitting over: no lingering
 
 
-def test_once_submitted_each_account_sweeps_its_own_tasks_each_interval() -> None:
+def test_once_submitted_each_account_sweeps_its_own_tasks_each_quarter_interval() -> None:
     queue, _ = _queue(5.0, a=120, b=10)
     calls = []
     now = 5.0
-    while len(calls) < 6:
+    while len(calls) < 9:
         group, wake = queue.next_call(now, False, _rate)
         if group is None:
             assert wake is not None
             now = wake
             continue
-        batch = queue.take(group, now, False)
-        for entry in batch:  # not done yet: due again one interval later, as the poller does
-            queue.push(now + 2.0, entry)
+        batch = queue.take(group, now, False, _rate)
+        for entry in batch:  # not done yet: due again, as the poller does once all is submitted
+            queue.push(now + recheck_s(2.0, submitting=False), entry)
         calls.append((now, group[0].name, len(batch)))
-    # a needs three calls a sweep (120 tasks), spread over its interval; b one, at once.
+    # Nothing left to submit: each task is seen every quarter interval (0.5 s). a needs
+    # three calls a sweep (120 tasks): 0.5 / 3 s apart, but never closer than half of its
+    # 10 qps allows (0.2 s), so its sweep takes 0.6 s; b has one call a sweep.
     assert sorted((round(t, 3), who, n) for t, who, n in calls) == [
         (5.0, "a", 50),
         (5.0, "b", 10),
-        (5.667, "a", 50),
-        (6.333, "a", 20),
-        (7.0, "a", 50),
-        (7.0, "b", 10),
+        (5.2, "a", 50),
+        (5.4, "a", 20),
+        (5.5, "b", 10),
+        (5.6, "a", 50),
+        (5.8, "a", 50),
+        (6.0, "a", 20),
+        (6.0, "b", 10),
     ]
+
+
+def test_a_task_still_generating_is_checked_again_sooner_once_all_is_submitted() -> None:
+    assert recheck_s(2.0, submitting=True) == 2.0  # polls share the budget with submits
+    assert recheck_s(2.0, submitting=False) == 0.5  # the run only waits for its last tasks
 
 
 def test_once_submitted_a_call_takes_the_tasks_due_before_the_accounts_next_call() -> None:
@@ -97,10 +107,10 @@ def test_once_submitted_a_call_takes_the_tasks_due_before_the_accounts_next_call
         queue.push(due, entry)
     group, _ = queue.next_call(5.0, False, _rate)
     assert group == (A, 3)
-    assert len(queue.take(group, 5.0, submitting=True)) == 5  # while submitting: what is due
+    assert len(queue.take(group, 5.0, True, _rate)) == 5  # while submitting: what is due
     queue, _ = _queue(5.0, a=5)
     for due, _, entry in late._heap:
         queue.push(due, entry)
     queue.next_call(5.0, False, _rate)
-    assert len(queue.take((A, 3), 5.0, submitting=False)) == 10
+    assert len(queue.take((A, 3), 5.0, False, _rate)) == 10
     assert len(queue) == 0

@@ -119,11 +119,13 @@ async def _run(
         return [rec async for rec in out_receive]
 
 
-async def test_first_check_comes_after_first_poll_then_every_poll_interval() -> None:
+async def test_first_check_comes_after_first_poll_then_every_quarter_interval_at_the_end() -> None:
+    """Nothing is left to submit, so the run only waits for these tasks: a task still
+    generating is checked again after a quarter of --poll-interval (2 s), not all of it."""
     clock = SteppedClock()
     pages = Pages(clock, done_at_check=3)
     done = await _run(pages, clock, new=_records(3))
-    assert [t for t, _ in pages.calls] == [5.0, 7.0, 9.0]
+    assert [t for t, _ in pages.calls] == [5.0, 5.5, 6.0]
     assert all(sorted(ids) == ["u0", "u1", "u2"] for _, ids in pages.calls)
     assert [r.state for r in done] == [TaskState.SUCCEEDED] * 3
 
@@ -133,7 +135,7 @@ async def test_tasks_already_on_the_server_are_checked_at_once_on_resume() -> No
     pages = Pages(clock, done_at_check=2)
     await _run(pages, clock, resumed=_records(2), new=_records(3)[2:])
     assert pages.calls[0] == (0.0, ["u0", "u1"])
-    assert pages.calls[1] == (2.0, ["u0", "u1"])  # due again; the new task not yet
+    assert pages.calls[1] == (0.5, ["u0", "u1"])  # due again; the new task not yet
     assert pages.calls[2] == (5.0, ["u2"])  # a new task: first_poll after it arrived
 
 
@@ -143,14 +145,15 @@ async def test_due_tasks_are_batched_50_ids_a_call_spread_over_the_interval() ->
     done = await _run(pages, clock, new=_records(120))
     sizes = [len(ids) for _, ids in pages.calls]
     first_sweep = pages.calls[:3]
-    # 120 due at once: three calls, a sweep spread over one poll interval (2 s / 3 calls).
+    # 120 due at once: three calls, a sweep spread over a quarter interval (0.5 s / 3
+    # calls) but no closer than half the account's rate allows (0.5 x 10 qps: 0.2 s).
     assert [len(ids) for _, ids in first_sweep] == [50, 50, 20]
-    assert [t for t, _ in first_sweep] == pytest.approx([5.0, 5.0 + 2 / 3, 5.0 + 4 / 3])
+    assert [t for t, _ in first_sweep] == pytest.approx([5.0, 5.2, 5.4])
     assert len({uid for _, ids in first_sweep for uid in ids}) == 120
-    # Second checks: each task again one interval after its first; fewer in flight,
-    # fewer sweeps, so the calls spread out until one call per interval is left.
+    # Second checks: each task again a quarter interval after its first; fewer in flight,
+    # fewer sweeps, so the calls spread out until one call per quarter interval is left.
     assert sizes[3:] == [50, 50, 20]
-    assert [t for t, _ in pages.calls[3:]] == pytest.approx([7.0, 8.0, 10.0])
+    assert [t for t, _ in pages.calls[3:]] == pytest.approx([5.6, 5.85, 6.35])
     assert set(pages.checks.values()) == {2} and len(done) == 120
 
 
@@ -169,8 +172,8 @@ async def test_videos_are_polled_on_their_models_schedule_and_listed_apart() -> 
     done = await _run(pages, clock, new=[*_records(2), *videos])
     image_calls = [t for (t, _), k in zip(pages.calls, pages.types, strict=True) if k == 3]
     video_calls = [t for (t, _), k in zip(pages.calls, pages.types, strict=True) if k == 4]
-    assert image_calls == [5.0, 7.0, 9.0]
-    assert video_calls == [60.0, 75.0, 90.0]
+    assert image_calls == [5.0, 5.5, 6.0]  # nothing to submit: a quarter of each interval
+    assert video_calls == [60.0, 63.75, 67.5]
     for (_, ids), kind in zip(pages.calls, pages.types, strict=True):  # never mixed in a call
         assert {uid in ("u10", "u11") for uid in ids} == {kind == 4}
     assert len(done) == 4
@@ -195,5 +198,5 @@ async def test_once_submitted_each_accounts_tasks_get_their_own_calls_each_inter
         rec.account = "a" if i < 10 else "b"
     done = await _run(pages, clock, new=records, pool=pool)
     a_ids, b_ids = [f"u{i}" for i in range(10)], [f"u{i}" for i in range(10, 20)]
-    assert pages.calls == [(5.0, a_ids), (5.0, b_ids), (7.0, a_ids), (7.0, b_ids)]
+    assert pages.calls == [(5.0, a_ids), (5.0, b_ids), (5.5, a_ids), (5.5, b_ids)]
     assert len(done) == 20

@@ -19,7 +19,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from runner.errors import AuthError, TransientApiError
 from runner.pipeline.clock import MONOTONIC, Clock
 from runner.pipeline.context import RunContext
-from runner.pipeline.pollqueue import BATCH, Due, Group, PollQueue
+from runner.pipeline.pollqueue import BATCH, Due, Group, PollQueue, recheck_s
 from runner.pipeline.pool import Account
 from runner.pipeline.schedule import PollSchedule
 from runner.records import TaskState
@@ -85,14 +85,18 @@ class Poller:
                     return
                 await self._sleep(None)
                 continue
-            # Children waiting on parents: nothing to submit, so poll at full speed.
-            submitting = not self._inflow_done and not (chain is not None and chain.idle)
+            submitting = self._submitting()
             now = self.clock.now()
             group, wake_at = self.queue.next_call(now, submitting, self._rate, urgent)
             if group is not None:
-                await self._poll_batch(group, self.queue.take(group, now, submitting))
+                await self._poll_batch(group, self.queue.take(group, now, submitting, self._rate))
                 continue
             await self._sleep(None if wake_at is None else max(0.0, wake_at - now))
+
+    def _submitting(self) -> bool:
+        """Submits still go (children waiting on parents: nothing to submit, so not)."""
+        chain = self.ctx.chain
+        return not self._inflow_done and not (chain is not None and chain.idle)
 
     def nudge(self) -> None:
         """Look again now (the feed just ran dry while children wait on their parents)."""
@@ -202,8 +206,8 @@ class Poller:
             )
             log.warning("task %s (%s) failed: %s [trace_id %s]", rec.key, rec.unique_id, err, trace)
             ctx.final(rec)
-        elif progress in RUNNING:
-            self.queue.push(again, entry)
+        elif progress in RUNNING:  # sooner once nothing is left to submit (pollqueue.py)
+            self.queue.push(self.clock.now() + recheck_s(interval_s, self._submitting()), entry)
         else:
             entry.unknown += 1
             if entry.unknown == 1:

@@ -5,9 +5,12 @@ A call lists one account's tasks of one kind, so due tasks wait in one queue
 per (account, kind). Calls are paced per account, because each account has its
 own QPS limit: one account's calls never hold back another's. While submitting,
 an account's polls take at most `poll_share` of its rate and a partial batch
-waits up to `poll_linger_s` for more; afterwards each account sees every task
-it has in flight about once per `poll_interval_s`, in as few calls as that
-allows, and due tasks are asked about as soon as that pace lets them.
+waits up to `poll_linger_s` for more. Afterwards nothing else needs the budget
+and what is left is the wait for the last tasks: a task still generating is
+checked again after a quarter of its interval (`END_RECHECK`), each account
+sees every task it has in flight about that often, in as few calls as that
+allows and in at most half its rate (`END_SHARE`), and due tasks are asked
+about as soon as that pace lets them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from runner.settings import RunOptions
 from runner.taskrecord import TaskRecord
 
 BATCH = 50  # ids per /task/page call: the API's cap
+END_RECHECK = 0.25  # once everything is submitted: re-checks at this share of the interval
+END_SHARE = 0.5  # and each account's polls then take at most this share of its rate
 Group = tuple[Account | None, int]  # the account (None: no pool) and the creation type
 
 
@@ -92,14 +97,22 @@ class PollQueue:
         last = self._last.get(account, -1e9)
         if submitting:
             return last + 1.0 / (self.options.poll_share * rate_of(account))
-        return last + self._gap_s(account)
+        return last + self._gap_s(account, rate_of)
 
-    def _gap_s(self, account: Account | None) -> float:
-        """Once submitted: an account's calls spaced so it sees each task once an interval."""
+    def _gap_s(self, account: Account | None, rate_of: Callable[[Account | None], float]) -> float:
+        """Once submitted: an account's calls spaced so it sees each task once a (quartered)
+        interval, and no closer than its share of the account's rate allows."""
         sweeps = sum(-(-n // BATCH) for (a, _), n in self._count.items() if a is account)
-        return self.options.poll_interval_s / max(1, sweeps)
+        sweep_s = recheck_s(self.options.poll_interval_s, submitting=False)
+        return max(sweep_s / max(1, sweeps), 1.0 / (END_SHARE * rate_of(account)))
 
-    def take(self, group: Group, now: float, submitting: bool) -> list[Due]:
+    def take(
+        self,
+        group: Group,
+        now: float,
+        submitting: bool,
+        rate_of: Callable[[Account | None], float],
+    ) -> list[Due]:
         """Up to BATCH due tasks of `group`, oldest first; the call is counted as made now.
 
         Once everything is submitted and the group's tasks fit in one call, the call also
@@ -112,7 +125,7 @@ class PollQueue:
         if not queue:
             del self._ready[group]
         if not submitting and self._count[group] <= BATCH:  # the group fits in one call
-            until = now + self._gap_s(group[0])
+            until = now + self._gap_s(group[0], rate_of)
             others: list[
                 tuple[float, int, Due]
             ] = []  # other groups' tasks due as soon: a few looked at, put back
@@ -134,3 +147,10 @@ class PollQueue:
             del self._count[group]
         self._last[group[0]] = now
         return batch
+
+
+def recheck_s(interval_s: float, submitting: bool) -> float:
+    """When a task found still generating is checked again: after its interval while
+    submitting (polls then take budget from the submits), after a quarter of it once
+    everything is submitted, when the run only waits for its last tasks."""
+    return interval_s if submitting else interval_s * END_RECHECK
