@@ -63,7 +63,7 @@ def test_while_submitting_a_partial_batch_lingers_but_a_full_one_does_not() -> N
     assert queue.next_call(5.0, False, _rate)[0] == (A, 3)  # submitting over: no lingering
 
 
-def test_once_submitted_each_account_sweeps_its_own_tasks_each_quarter_interval() -> None:
+def test_once_submitted_each_account_sweeps_its_own_tasks_at_its_own_pace() -> None:
     queue, _ = _queue(5.0, a=120, b=10)
     calls = []
     now = 5.0
@@ -76,20 +76,20 @@ def test_once_submitted_each_account_sweeps_its_own_tasks_each_quarter_interval(
         batch = queue.take(group, now, False, _rate)
         for entry in batch:  # not done yet: due again, as the poller does once all is submitted
             queue.push(now + recheck_s(2.0, submitting=False), entry)
-        calls.append((now, group[0].name, len(batch)))
-    # Nothing left to submit: each task is seen every quarter interval (0.5 s). a needs
-    # three calls a sweep (120 tasks): 0.5 / 3 s apart, but never closer than half of its
-    # 10 qps allows (0.2 s), so its sweep takes 0.6 s; b has one call a sweep.
-    assert sorted((round(t, 3), who, n) for t, who, n in calls) == [
+        calls.append((round(now, 3), group[0].name, len(batch)))
+    # Nothing left to submit: a task not done is due again a quarter interval (0.5 s)
+    # after its check. a needs three calls a sweep (120 tasks), so it still sees each task
+    # once an interval (2 s / 3 calls); b's 10 fit in one call: every 0.5 s.
+    assert sorted(calls) == [
         (5.0, "a", 50),
         (5.0, "b", 10),
-        (5.2, "a", 50),
-        (5.4, "a", 20),
         (5.5, "b", 10),
-        (5.6, "a", 50),
-        (5.8, "a", 50),
-        (6.0, "a", 20),
+        (5.667, "a", 50),
         (6.0, "b", 10),
+        (6.333, "a", 50),
+        (6.5, "b", 10),
+        (7.0, "a", 50),
+        (7.0, "b", 10),
     ]
 
 

@@ -144,16 +144,16 @@ async def test_due_tasks_are_batched_50_ids_a_call_spread_over_the_interval() ->
     pages = Pages(clock, done_at_check=2)
     done = await _run(pages, clock, new=_records(120))
     sizes = [len(ids) for _, ids in pages.calls]
-    first_sweep = pages.calls[:3]
-    # 120 due at once: three calls, a sweep spread over a quarter interval (0.5 s / 3
-    # calls) but no closer than half the account's rate allows (0.5 x 10 qps: 0.2 s).
-    assert [len(ids) for _, ids in first_sweep] == [50, 50, 20]
-    assert [t for t, _ in first_sweep] == pytest.approx([5.0, 5.2, 5.4])
-    assert len({uid for _, ids in first_sweep for uid in ids}) == 120
-    # Second checks: each task again a quarter interval after its first; fewer in flight,
-    # fewer sweeps, so the calls spread out until one call per quarter interval is left.
-    assert sizes[3:] == [50, 50, 20]
-    assert [t for t, _ in pages.calls[3:]] == pytest.approx([5.6, 5.85, 6.35])
+    times = [t for t, _ in pages.calls]
+    # 120 due at once: their first checks in three calls, a sweep spread over one poll
+    # interval (2 s / 3 calls) while the account's tasks need more than one call.
+    assert times[:3] == pytest.approx([5.0, 5.0 + 2 / 3, 5.0 + 4 / 3])
+    assert len({uid for _, ids in pages.calls[:3] for uid in ids}) == 120
+    # Nothing is left to submit, so a task not done is due again a quarter interval
+    # (0.5 s) after its check: the third call fills up with 30 second checks. Once the
+    # 40 left fit in one call, the account goes a quarter interval after its last call.
+    assert sizes == [50, 50, 50, 50, 40]
+    assert times[3:] == pytest.approx([5.0 + 7 / 3, 5.0 + 17 / 6])
     assert set(pages.checks.values()) == {2} and len(done) == 120
 
 

@@ -5,12 +5,13 @@ A call lists one account's tasks of one kind, so due tasks wait in one queue
 per (account, kind). Calls are paced per account, because each account has its
 own QPS limit: one account's calls never hold back another's. While submitting,
 an account's polls take at most `poll_share` of its rate and a partial batch
-waits up to `poll_linger_s` for more. Afterwards nothing else needs the budget
-and what is left is the wait for the last tasks: a task still generating is
-checked again after a quarter of its interval (`END_RECHECK`), each account
-sees every task it has in flight about that often, in as few calls as that
-allows and in at most half its rate (`END_SHARE`), and due tasks are asked
-about as soon as that pace lets them.
+waits up to `poll_linger_s` for more. Afterwards each account sees every task
+it has in flight about once per `poll_interval_s`, in as few calls as that
+allows, and due tasks are asked about as soon as that pace lets them. Once an
+account's tasks fit in one call (a kind), what is left is the wait for the last tasks
+and nothing else needs the budget: a task still generating is checked again
+after a quarter of its interval (`END_RECHECK`), the account's call goes that
+often, in at most half its rate (`END_SHARE`).
 """
 
 from __future__ import annotations
@@ -100,11 +101,15 @@ class PollQueue:
         return last + self._gap_s(account, rate_of)
 
     def _gap_s(self, account: Account | None, rate_of: Callable[[Account | None], float]) -> float:
-        """Once submitted: an account's calls spaced so it sees each task once a (quartered)
-        interval, and no closer than its share of the account's rate allows."""
-        sweeps = sum(-(-n // BATCH) for (a, _), n in self._count.items() if a is account)
-        sweep_s = recheck_s(self.options.poll_interval_s, submitting=False)
-        return max(sweep_s / max(1, sweeps), 1.0 / (END_SHARE * rate_of(account)))
+        """Once submitted: an account's calls spaced so it sees each task once an interval;
+        once its tasks fit in one call a kind, once a quarter interval, but no closer than
+        its share of the account's rate allows."""
+        calls = [-(-n // BATCH) for (a, _), n in self._count.items() if a is account]
+        sweeps = max(1, sum(calls))
+        if max(calls, default=1) > 1:
+            return self.options.poll_interval_s / sweeps
+        quick_s = recheck_s(self.options.poll_interval_s, submitting=False)
+        return max(quick_s / sweeps, 1.0 / (END_SHARE * rate_of(account)))
 
     def take(
         self,
