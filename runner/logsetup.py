@@ -7,11 +7,12 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-
-from rich.console import Console
-from rich.logging import RichHandler
+from typing import TYPE_CHECKING
 
 from runner.api.credentials import RedactingFilter
+
+if TYPE_CHECKING:  # rich is imported only for a terminal: cron and pipes start sooner
+    from rich.console import Console
 
 PLAIN = "%(asctime)s %(levelname)-7s %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
@@ -26,6 +27,9 @@ def setup(*, quiet: bool, verbose: bool) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     handler: logging.Handler
     if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
         handler = RichHandler(
             console=Console(stderr=True), show_path=False, log_time_format="%H:%M:%S"
         )
@@ -43,9 +47,13 @@ def console() -> Console | None:
     """On a terminal, the console log lines go to: the live display shares it, so
     its redraws and the log lines do not tear each other. Read from the logging
     set-up itself rather than kept in a module global."""
+    rich_logging = sys.modules.get("rich.logging")
+    if rich_logging is None:  # not imported: no terminal handler was made
+        return None
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, RichHandler):
-            return handler.console
+        if isinstance(handler, rich_logging.RichHandler):
+            found: Console = handler.console
+            return found
     return None
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from runner.pipeline.context import RunContext
 from runner.records import TaskState
+
+if TYPE_CHECKING:  # rich is imported by the live reporter only (a terminal)
+    from rich.console import Console
 
 log = logging.getLogger("runner.progress")
 
@@ -95,6 +97,8 @@ async def plain_reporter(ctx: RunContext, interval_s: float) -> None:
 
 async def live_reporter(ctx: RunContext, console: Console) -> None:
     """A terminal display redrawn in place; cancelled when the run ends."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     started_done = sum(1 for r in ctx.records.values() if r.state is TaskState.DONE)
     first = snapshot(ctx, started_done)
     columns = (
