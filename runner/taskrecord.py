@@ -2,15 +2,21 @@
 
 A million of these are held at once, most of them planned or done: a record is
 its spec, state, unique_id, attempt, account and whether it has children; what
-a task gathers once it is sent (`TaskDetail`) is made only when first set.
+a task gathers once it is sent (`TaskDetail`) is made only when first set. A
+finished task's detail can be parked (`rundir.parking`): it then lives in the
+ledger's checkpoint file, and the record holds only where (an int), so that a
+run's memory does not grow as its tasks finish. Reading a parked detail reads
+it back; changing it unparks it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import Field, dataclass, fields
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from runner.records import Attempt, ImageFile, TaskSpec, TaskState
 
@@ -42,6 +48,41 @@ class TaskDetail:
 _NO_DETAIL = TaskDetail()  # what a record without detail reads; never written to
 
 
+class Shelf(Protocol):
+    """Where parked details are (rundir.parking.Shelf)."""
+
+    def read(self, ref: int) -> TaskDetail:
+        """The parked detail (shared with other readers: never change it)."""
+
+    def unpark(self, rec: TaskRecord, ref: int) -> TaskDetail:
+        """The parked detail as a new object of `rec`'s own, to be changed."""
+
+
+SHELF_BITS = 16  # a parked detail is (offset << SHELF_BITS) | the id of its shelf
+_shelves: dict[int, Callable[[], Shelf | None]] = {}  # id -> weak reference to the shelf
+
+
+def register_shelf(shelf: Shelf) -> int | None:
+    """An id for `shelf` while it lives; None when every id is taken (do not park)."""
+    for shelf_id in range(1 << SHELF_BITS):
+        if shelf_id not in _shelves:
+            _shelves[shelf_id] = weakref.ref(shelf, functools.partial(_forget, shelf_id))
+            return shelf_id
+    return None
+
+
+def _forget(shelf_id: int, _: object) -> None:
+    _shelves.pop(shelf_id, None)
+
+
+def _shelf(ref: int) -> Shelf:
+    found = _shelves.get(ref & ((1 << SHELF_BITS) - 1))
+    shelf = found() if found is not None else None
+    if shelf is None:
+        raise RuntimeError("a parked task detail outlived the replay that parked it")
+    return shelf
+
+
 @dataclass(slots=True, init=False, eq=False)
 class TaskRecord:
     """One task's state as replayed from the ledger and advanced by the run.
@@ -61,7 +102,7 @@ class TaskRecord:
     attempt: int = 1
     has_children: bool = False  # other tasks take its outputs: keep its URLs once done
     account: str = ""  # label of the account it was sent through ("": the only one)
-    detail: TaskDetail | None = None
+    detail: TaskDetail | int | None = None  # int: parked (rundir.parking)
 
     def __init__(
         self,
@@ -93,107 +134,138 @@ class TaskRecord:
             self.attempt,
             self.has_children,
             self.account,
-            self.detail or _NO_DETAIL,
+            self._view(),
         )
 
+    def _view(self) -> TaskDetail:
+        """The detail to read (never to change: it may be shared)."""
+        detail = self.detail
+        if detail is None:
+            return _NO_DETAIL
+        if type(detail) is int:
+            return _shelf(detail).read(detail)
+        return detail  # type: ignore[return-value]  # a TaskDetail
+
     def _detail(self) -> TaskDetail:
-        if self.detail is None:
-            self.detail = TaskDetail()
-        return self.detail
+        """The detail to change: made, or unparked, first."""
+        detail = self.detail
+        if detail is None:
+            detail = self.detail = TaskDetail()
+        elif type(detail) is int:
+            detail = _shelf(detail).unpark(self, detail)
+            object.__setattr__(self, "detail", detail)
+            self.__class__ = TaskRecord
+        return detail  # type: ignore[return-value]  # a TaskDetail
+
+    def _set(self, name: str, value: object) -> None:
+        """Set a detail field: no detail is made to hold a None, and a parked one is
+        unparked only when the value changes."""
+        detail = self.detail
+        if detail is None:
+            if value is None:
+                return
+        elif type(detail) is int and getattr(self._view(), name) == value:
+            return
+        setattr(self._detail(), name, value)
+
+    @property
+    def parked(self) -> bool:
+        """Its detail lives in the checkpoint file (a finished task)."""
+        return type(self.detail) is int
+
+    def unpark(self) -> None:
+        """Hold its detail in memory again (a parked one)."""
+        if type(self.detail) is int:
+            self._detail()
+
+    def live_detail(self) -> TaskDetail | None:
+        """Its detail when held in memory; None when it has none or it is parked."""
+        detail = self.detail
+        return detail if isinstance(detail, TaskDetail) else None
 
     @property
     def intent_at(self) -> float | None:
-        return (self.detail or _NO_DETAIL).intent_at
+        return self._view().intent_at
 
     @intent_at.setter
     def intent_at(self, value: float | None) -> None:
-        if value is not None or self.detail is not None:
-            self._detail().intent_at = value
+        self._set("intent_at", value)
 
     @property
     def submitted_at(self) -> float | None:
-        return (self.detail or _NO_DETAIL).submitted_at
+        return self._view().submitted_at
 
     @submitted_at.setter
     def submitted_at(self, value: float | None) -> None:
-        if value is not None or self.detail is not None:
-            self._detail().submitted_at = value
+        self._set("submitted_at", value)
 
     @property
     def error(self) -> str | None:
-        return (self.detail or _NO_DETAIL).error
+        return self._view().error
 
     @error.setter
     def error(self, value: str | None) -> None:
-        if value is not None or self.detail is not None:
-            self._detail().error = value
+        self._set("error", value)
 
     @property
     def trace_id(self) -> str | None:
-        return (self.detail or _NO_DETAIL).trace_id
+        return self._view().trace_id
 
     @trace_id.setter
     def trace_id(self, value: str | None) -> None:
-        if value is not None or self.detail is not None:
-            self._detail().trace_id = value
+        self._set("trace_id", value)
 
     @property
     def finished_at(self) -> float | None:
-        return (self.detail or _NO_DETAIL).finished_at
+        return self._view().finished_at
 
     @finished_at.setter
     def finished_at(self, value: float | None) -> None:
-        if value is not None or self.detail is not None:
-            self._detail().finished_at = value
+        self._set("finished_at", value)
 
     @property
     def ref_urls(self) -> dict[str, str] | None:
-        return (self.detail or _NO_DETAIL).ref_urls
+        return self._view().ref_urls
 
     @ref_urls.setter
     def ref_urls(self, value: dict[str, str] | None) -> None:
-        if value is not None or self.detail is not None:
-            self._detail().ref_urls = value
+        self._set("ref_urls", value)
 
     @property
     def decision(self) -> str | None:
-        return (self.detail or _NO_DETAIL).decision
+        return self._view().decision
 
     @decision.setter
     def decision(self, value: str | None) -> None:
-        if value is not None or self.detail is not None:
-            self._detail().decision = value
+        self._set("decision", value)
 
     @property
     def reroll_prompt(self) -> str | None:
-        return (self.detail or _NO_DETAIL).reroll_prompt
+        return self._view().reroll_prompt
 
     @reroll_prompt.setter
     def reroll_prompt(self, value: str | None) -> None:
-        if value is not None or self.detail is not None:
-            self._detail().reroll_prompt = value
+        self._set("reroll_prompt", value)
 
     @property
     def sent_refs(self) -> list[str] | None:
-        return (self.detail or _NO_DETAIL).sent_refs
+        return self._view().sent_refs
 
     @sent_refs.setter
     def sent_refs(self, value: list[str] | None) -> None:
-        if value is not None or self.detail is not None:
-            self._detail().sent_refs = value
+        self._set("sent_refs", value)
 
     @property
     def urls(self) -> Sequence[str]:
-        return (self.detail or _NO_DETAIL).urls_ or ()
+        return self._view().urls_ or ()
 
     @urls.setter
     def urls(self, urls: Sequence[str]) -> None:
-        if urls or self.detail is not None:
-            self._detail().urls_ = list(urls) or None
+        self._set("urls_", list(urls) or None)
 
     @property
     def files(self) -> Mapping[int, ImageFile]:
-        return (self.detail or _NO_DETAIL).files_ or _NO_FILES
+        return self._view().files_ or _NO_FILES
 
     def add_file(self, index: int, image: ImageFile) -> None:
         detail = self._detail()
@@ -202,13 +274,15 @@ class TaskRecord:
         detail.files_[index] = image
 
     def drop_file(self, index: int) -> None:
-        if self.detail is not None and self.detail.files_ is not None:
-            self.detail.files_.pop(index, None)
-            self.detail.files_ = self.detail.files_ or None
+        if index in self.files:
+            detail = self._detail()
+            assert detail.files_ is not None
+            detail.files_.pop(index, None)
+            detail.files_ = detail.files_ or None
 
     @property
     def image_errors(self) -> Mapping[int, str]:
-        return (self.detail or _NO_DETAIL).image_errors_ or _NO_ERRORS
+        return self._view().image_errors_ or _NO_ERRORS
 
     def add_image_error(self, index: int, error: str) -> None:
         detail = self._detail()
@@ -217,18 +291,21 @@ class TaskRecord:
         detail.image_errors_[index] = error
 
     def drop_image_error(self, index: int) -> None:
-        if self.detail is not None and self.detail.image_errors_ is not None:
-            self.detail.image_errors_.pop(index, None)
-            self.detail.image_errors_ = self.detail.image_errors_ or None
+        if index in self.image_errors:
+            detail = self._detail()
+            assert detail.image_errors_ is not None
+            detail.image_errors_.pop(index, None)
+            detail.image_errors_ = detail.image_errors_ or None
 
     def clear_outputs(self) -> None:
         """A new attempt: no URLs, files or image errors yet."""
-        if self.detail is not None:
-            self.detail.urls_ = self.detail.files_ = self.detail.image_errors_ = None
+        if self.urls or self.files or self.image_errors:
+            detail = self._detail()
+            detail.urls_ = detail.files_ = detail.image_errors_ = None
 
     @property
     def earlier(self) -> Sequence[Attempt]:
-        return (self.detail or _NO_DETAIL).earlier_ or ()
+        return self._view().earlier_ or ()
 
     def add_earlier(self, attempt: Attempt) -> None:
         self._detail().earlier_ = [*self.earlier, attempt]
@@ -246,6 +323,25 @@ class TaskRecord:
     def images_expected(self) -> int:
         """Files expected on disk: images, or one video."""
         return self.spec.request.outputs
+
+
+class ParkedRecord(TaskRecord):
+    """A record whose detail is parked: it is its checkpoint line, own fields and
+    all, so it is unparked (back to a TaskRecord) before any of them changes.
+    Only parked records pay for this check (`park` switches the class)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "detail":
+            self._detail()  # unparks: `self` is a TaskRecord again
+        object.__setattr__(self, name, value)
+
+
+def park(rec: TaskRecord, ref: int) -> None:
+    """Park `rec`'s detail: it is at `ref` (rundir.parking) from now on."""
+    object.__setattr__(rec, "detail", ref)
+    rec.__class__ = ParkedRecord
 
 
 def record_fields() -> list[Field[Any]]:

@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -28,7 +29,7 @@ from typing import IO, Any, Protocol
 import anyio
 import orjson
 
-from runner.records import Request, RequestForm
+from runner.records import Request
 from runner.rundir.checkpointrows import (
     DECODERS,
     decode_record,
@@ -39,8 +40,9 @@ from runner.rundir.checkpointrows import (
     templates_of,
 )
 from runner.rundir.files import commit_file
+from runner.rundir.parking import Shelf, parkable
 from runner.rundir.replay import FORMAT_VERSION, Replay
-from runner.rundir.tally import rates_since, tally_of
+from runner.rundir.tally import Tally, rates_since
 from runner.taskrecord import TaskRecord, record_fields
 
 log = logging.getLogger("runner.ledger")
@@ -48,15 +50,14 @@ CHECKPOINT_NAME = "ledger.checkpoint"
 CHECKPOINT_VERSION = 3  # 2: a request is a prompt and a form; 3: a file and a line
 ANCHOR_BYTES = 4096
 
-_REPLAY_FIELDS = [
-    f for f in dataclasses.fields(Replay) if f.name not in ("records", "checkpoint_events")
-]
+_NOT_HELD = ("records", "checkpoint_events", "shelf")  # not in the header
+_REPLAY_FIELDS = [f for f in dataclasses.fields(Replay) if f.name not in _NOT_HELD]
 
 
 def schema() -> str:
     """Changes whenever the shape of what a checkpoint holds changes."""
     names = ["spec", *(f.name for f in record_fields())]
-    names += ["|", *(f.name for f in dataclasses.fields(Replay))]
+    names += ["|", *(f.name for f in dataclasses.fields(Replay) if f.name != "shelf")]
     names += ["|", *Request("x").to_json(), "|", str(FORMAT_VERSION)]
     return hashlib.sha256(",".join(names).encode()).hexdigest()[:16]
 
@@ -72,43 +73,63 @@ def anchor(fh: IO[bytes], offset: int) -> tuple[str, str]:
 
 
 def write(run_dir: Path, replay: Replay, offset: int) -> Path:
-    """Snapshot `replay`, the fold of the ledger's first `offset` bytes."""
+    """Snapshot `replay`, the fold of the ledger's first `offset` bytes.
+
+    With a shelf (a run's replay, rundir.parking), parked records' lines are
+    copied from the checkpoint that holds them (the header's lists keep their
+    indexes), and this checkpoint parks its done tasks once it is on disk.
+    """
     ledger_path = run_dir / "ledger.jsonl"
     with ledger_path.open("rb") as fh:
         head, tail = anchor(fh, offset)
-    templates: dict[RequestForm, int] = {}
-    files: dict[str, int] = {}
-    for rec in replay.records.values():
-        templates.setdefault(rec.spec.request.form, len(templates))
-        files.setdefault(rec.spec.file, len(files))
+    shelf = replay.shelf if replay.shelf is not None and replay.shelf.usable else None
+    records = replay.records
+    since = rates_since(replay.runs, replay.first_t)
+    templates = {t: i for i, t in enumerate(shelf.templates)} if shelf else {}
+    files = {f: i for i, f in enumerate(shelf.files)} if shelf else {}
+    tally = shelf.tally_since(since, records.values()) if shelf else Tally(since)
+    for pos, rec in enumerate(records.values()):
+        if not rec.parked:
+            templates.setdefault(rec.spec.request.form, len(templates))
+            files.setdefault(rec.spec.file, len(files))
+            tally.add(rec, pos)
     header: dict[str, Any] = {
         "checkpoint": CHECKPOINT_VERSION,
         "schema": schema(),
         "offset": offset,
         "head": head,
         "anchor": tail,
-        "tasks": len(replay.records),
+        "tasks": len(records),
         "replay": {f.name: getattr(replay, f.name) for f in _REPLAY_FIELDS},
-        # what status prints, so it need not load the records (rundir.tally)
-        "status": tally_of(
-            replay.records.values(), rates_since(replay.runs, replay.first_t)
-        ).to_json(),
+        "status": tally.to_json(),  # what status prints, so it need not load the records
         "templates": [template_json(t) for t in templates],
         "files": list(files),
     }
     temp = run_dir / f".{CHECKPOINT_NAME}.tmp"
+    parked = array("q")  # where each record's line starts, if it is to be parked; else -1
     with temp.open("wb") as out:
-        out.write(orjson.dumps(header, default=encode_value) + b"\n")
+        at = out.write(orjson.dumps(header, default=encode_value) + b"\n")
         chunk = bytearray()
-        for rec in replay.records.values():
-            chunk += encode_record(rec, templates, files)
+        for rec in records.values():
+            if shelf is not None and rec.parked:
+                line = shelf.line(rec.detail)  # type: ignore[arg-type]  # parked: an int
+            else:
+                line = encode_record(rec, templates, files)
+            parked.append(at if shelf is not None and (rec.parked or parkable(rec)) else -1)
+            chunk += line
             chunk += b"\n"
+            at += len(line) + 1
             if len(chunk) >= 1 << 20:
                 out.write(chunk)
                 chunk.clear()
         out.write(chunk)
     final = run_dir / CHECKPOINT_NAME
     commit_file(temp, final)
+    if shelf is not None:
+        shelf.hold(final.open("rb"), list(templates), list(files))
+        for rec, at in zip(records.values(), parked, strict=True):
+            if at >= 0:
+                shelf.park(rec, at)
     return final
 
 
@@ -195,14 +216,40 @@ def find_records(
     return found
 
 
-def load(ledger_path: Path, header: dict[str, Any]) -> Replay:
-    """The Replay the checkpoint holds (without the tail after its offset)."""
+def load(ledger_path: Path, header: dict[str, Any], shelf: Shelf | None = None) -> Replay:
+    """The Replay the checkpoint holds (without the tail after its offset); with a
+    usable shelf, its done tasks' details stay parked in the file."""
     replay = load_head(header)
     records = replay.records
     templates, files = templates_of(header), files_of(header)
-    for line in record_lines(ledger_path, header):
-        rec = decode_record(line, templates, files)
-        records[rec.spec.key] = rec
+    fh: IO[bytes] | None = (ledger_path.parent / CHECKPOINT_NAME).open("rb")
+    assert fh is not None
+    try:
+        if orjson.loads(fh.readline()) != header:
+            raise ValueError("the checkpoint was replaced meanwhile")
+        if shelf is None or not shelf.usable:
+            for line in fh:
+                rec = decode_record(line, templates, files)
+                records[rec.spec.key] = rec
+        else:
+            shelf.tally = Tally(rates_since(replay.runs, replay.first_t))
+            shelf.hold(fh, templates, files)
+            source, at = fh, fh.tell()
+            fh = None  # the shelf holds it now
+            for line in source:
+                rec = decode_record(line, templates, files)
+                records[rec.spec.key] = rec
+                if parkable(rec):  # one at a time: no million details held at once
+                    shelf.park(rec, at)
+                at += len(line)
+            replay.shelf = shelf
+    except BaseException:
+        if shelf is not None and replay.shelf is None:
+            shelf.clear()  # the caller replays the whole ledger instead
+        raise
+    finally:
+        if fh is not None:
+            fh.close()
     if len(records) != header.get("tasks"):
         raise ValueError(f"checkpoint holds {len(records)} of {header.get('tasks')} tasks")
     return replay

@@ -164,6 +164,17 @@ def decode_record(line: bytes, templates: list[RequestForm], files: list[str]) -
     return rec
 
 
+def decode_detail(line: bytes) -> TaskDetail:
+    """Only the detail of a record's line (a parked one's, read back)."""
+    row = orjson.loads(line)
+    detail: dict[str, Any] = {}
+    if type(row) is dict:
+        for name in _DETAIL_FIELDS.intersection(row):
+            decode = DECODERS.get(name)
+            detail[name] = decode(row[name]) if decode else row[name]
+    return TaskDetail(**detail)
+
+
 def templates_of(header: dict[str, Any]) -> list[RequestForm]:
     return [_template_from_json(t) for t in header["templates"]]
 

@@ -35,6 +35,7 @@ from runner.errors import DISK_ERRNOS, DiskWriteError
 from runner.gcpause import paused
 from runner.rundir import checkpoint
 from runner.rundir.files import fsync_path
+from runner.rundir.parking import Shelf
 from runner.rundir.replay import FORMAT_VERSION, Replay, apply, note, replay_lines
 
 log = logging.getLogger("runner.ledger")
@@ -65,21 +66,24 @@ def _cut_torn_tail(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def read(path: Path) -> Replay:
+def read(path: Path, shelf: Shelf | None = None) -> Replay:
     """Replay without opening for writing (status, report, plan): from the
-    checkpoint and the ledger's tail after it when there is a usable one."""
+    checkpoint and the ledger's tail after it when there is a usable one. With
+    a shelf, the checkpoint's done tasks' details stay parked in its file."""
     if not path.exists():
-        return Replay()
+        return Replay(shelf=shelf)
     with paused():
-        return _read(path)
+        replay = _read(path, shelf)
+    replay.shelf = shelf
+    return replay
 
 
-def _read(path: Path) -> Replay:
+def _read(path: Path, shelf: Shelf | None) -> Replay:
     header = checkpoint.usable(path)
     start: Replay | None = None
     if header is not None:
         try:
-            start = checkpoint.load(path, header)
+            start = checkpoint.load(path, header, shelf)
         except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
             log.warning("%s: checkpoint unreadable (%s); replaying the whole ledger", path, exc)
     with path.open("rb") as fh:
@@ -132,7 +136,8 @@ class Ledger:
         new = not self.path.exists()
         if not new:
             _cut_torn_tail(self.path)
-        self.state = replay = read(self.path)
+        # done tasks' details are parked in the checkpoint (rundir.parking)
+        self.state = replay = read(self.path, Shelf())
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if new:
             self.write({"e": "header", "v": FORMAT_VERSION}, durable=True)
@@ -239,6 +244,8 @@ class Ledger:
             view = view[written:]
 
     def close(self) -> None:
+        if self.state.shelf is not None:
+            self.state.shelf.close()
         if self._fd >= 0:
             try:
                 if self.broken is None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -41,6 +41,9 @@ from runner.errors import LedgerVersionError
 from runner.records import Attempt, ImageFile, Request, TaskSpec, TaskState
 from runner.rundir.chainstate import mark_parents, settle_blocked
 from runner.taskrecord import TaskRecord
+
+if TYPE_CHECKING:
+    from runner.rundir.parking import Shelf
 
 FORMAT_VERSION = 1
 log = logging.getLogger("runner.ledger")
@@ -63,6 +66,8 @@ class Replay:
     # The end-of-run audit: uid -> {key, status, files} of tasks created twice
     duplicates: dict[str, dict[str, Any]] = field(default_factory=dict)
     audited_until: float | None = None
+    # Where done tasks' details are parked while a run holds this (rundir.parking)
+    shelf: Shelf | None = field(default=None, compare=False, repr=False)
 
     def duplicates_billed(self) -> int:
         """Tasks the audit found created twice; a failed one is not charged."""
@@ -71,7 +76,13 @@ class Replay:
     def known_uids(self) -> set[str]:
         """Every server task the ledger owns, earlier attempts' too (never adopt those again)."""
         uids = {r.unique_id for r in self.records.values() if r.unique_id}
-        uids.update(a.unique_id for r in self.records.values() for a in r.earlier if a.unique_id)
+        uids.update(
+            a.unique_id
+            for r in self.records.values()
+            if not r.parked  # a parked task has no earlier attempt (rundir.parking)
+            for a in r.earlier
+            if a.unique_id
+        )
         return uids
 
 
@@ -220,7 +231,9 @@ def apply(r: Replay, ev: dict[str, Any]) -> None:
     elif kind == "planned":
         _planned(r, ev)
     elif kind == "dropped":
-        r.records.pop(ev["key"], None)
+        dropped = r.records.pop(ev["key"], None)
+        if dropped is not None:
+            dropped.unpark()  # no longer counted among the parked (rundir.parking)
     elif kind == "uploaded":
         r.uploads[ev["sha256"]] = (ev["url"], ev["t"])
     elif kind == "localref":

@@ -105,10 +105,10 @@ class Tally:
             "v": TALLY_VERSION,
             "since": self.since,
             "tasks": self.tasks,
-            "states": dict(self.states),
-            "files": dict(self.files),
-            "decisions": dict(self.decisions),
-            "accounts": {label: dict(c) for label, c in self.accounts.items()},
+            "states": _counts(self.states),
+            "files": _counts(self.files),
+            "decisions": _counts(self.decisions),
+            "accounts": {label: _counts(c) for label, c in self.accounts.items() if +c},
             "submitted_since": self.submitted_since,
             "finished_since": self.finished_since,
             "max_t": self.max_t,
@@ -136,6 +136,11 @@ class Tally:
             chained=data["chained"],
             failures={k: (p, e) for k, p, e in data["failures"]},
         )
+
+
+def _counts(counter: Counter[str]) -> dict[str, int]:
+    """Its counts, without those subtracted back to 0 (as if never counted)."""
+    return {k: n for k, n in counter.items() if n}
 
 
 def tally_of(records: Iterable[TaskRecord], since: float | None) -> Tally:
