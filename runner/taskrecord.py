@@ -62,6 +62,22 @@ SHELF_BITS = 16  # a parked detail is (offset << SHELF_BITS) | the id of its she
 _shelves: dict[int, Callable[[], Shelf | None]] = {}  # id -> weak reference to the shelf
 
 
+# The parked detail read last (its ref, the detail): a shelf empties it whenever a
+# ref may come to mean another line (`forget_last_read`).
+class _LastRead:
+    __slots__ = ("detail", "ref")
+
+    def __init__(self) -> None:
+        self.ref, self.detail = -1, _NO_DETAIL
+
+
+_last_read = _LastRead()
+
+
+def forget_last_read() -> None:
+    _last_read.ref, _last_read.detail = -1, _NO_DETAIL
+
+
 def register_shelf(shelf: Shelf) -> int | None:
     """An id for `shelf` while it lives; None when every id is taken (do not park)."""
     for shelf_id in range(1 << SHELF_BITS):
@@ -143,7 +159,10 @@ class TaskRecord:
         if detail is None:
             return _NO_DETAIL
         if type(detail) is int:
-            return _shelf(detail).read(detail)
+            last = _last_read
+            if detail != last.ref:  # a report reads one record's fields in a row
+                last.ref, last.detail = detail, _shelf(detail).read(detail)
+            return last.detail
         return detail  # type: ignore[return-value]  # a TaskDetail
 
     def _detail(self) -> TaskDetail:
@@ -154,7 +173,7 @@ class TaskRecord:
         elif type(detail) is int:
             detail = _shelf(detail).unpark(self, detail)
             object.__setattr__(self, "detail", detail)
-            self.__class__ = TaskRecord
+            object.__setattr__(self, "__class__", TaskRecord)
         return detail  # type: ignore[return-value]  # a TaskDetail
 
     def _set(self, name: str, value: object) -> None:
@@ -341,7 +360,7 @@ class ParkedRecord(TaskRecord):
 def park(rec: TaskRecord, ref: int) -> None:
     """Park `rec`'s detail: it is at `ref` (rundir.parking) from now on."""
     object.__setattr__(rec, "detail", ref)
-    rec.__class__ = ParkedRecord
+    object.__setattr__(rec, "__class__", ParkedRecord)
 
 
 def record_fields() -> list[Field[Any]]:

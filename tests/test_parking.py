@@ -58,6 +58,9 @@ def test_a_run_holds_no_detail_of_its_done_tasks_in_memory(tmp_path: Path) -> No
             item_of(r) for r in whole.records.values()
         ]
         assert state.records["k7"].files[0].path == "images/k7.png"
+        ledger.checkpoint()  # the next checkpoint holds them now
+        assert [r.key for r in state.records.values() if r.live_detail() is not None] == []
+        assert state.records["k7"].files[0].path == "images/k7.png"
     finally:
         ledger.close()
 

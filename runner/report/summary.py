@@ -125,17 +125,21 @@ def kind_of(rec: TaskRecord) -> str:
     return rec.spec.request.kind
 
 
-def decision_counts(records: Iterable[TaskRecord]) -> dict[str, int]:
-    counts = Counter(r.decision or "none" for r in records)
-    return {"keep": counts["keep"], "reject": counts["reject"], "none": counts["none"]}
-
-
-def file_counts(records: Iterable[TaskRecord]) -> dict[str, int]:
-    expected = downloaded = 0
+def counts(records: Iterable[TaskRecord]) -> dict[str, Any]:
+    """Decisions, and files expected and on disk of images and of videos, in one
+    pass: a done task's detail may be parked (rundir.parking), read back once."""
+    decisions: Counter[str] = Counter()
+    files = {"image": [0, 0], "video": [0, 0]}  # expected, downloaded
     for rec in records:
-        expected += rec.images_expected
-        downloaded += len(rec.files)
-    return {"expected": expected, "downloaded": downloaded}
+        decisions[rec.decision or "none"] += 1
+        kind = files["video" if rec.spec.request.kind == "video" else "image"]
+        kind[0] += rec.images_expected
+        kind[1] += len(rec.files)
+    return {
+        "images": {"expected": files["image"][0], "downloaded": files["image"][1]},
+        "videos": {"expected": files["video"][0], "downloaded": files["video"][1]},
+        "decisions": {d: decisions[d] for d in ("keep", "reject", "none")},
+    }
 
 
 def build_summary(
@@ -149,6 +153,7 @@ def build_summary(
 ) -> dict[str, Any]:
     """Everything of summary.json but the items (which `write_reports` streams)."""
     statuses = Counter(item_status(r) for r in records)
+    counted = counts(records)
     return {
         "name": name,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -160,10 +165,10 @@ def build_summary(
             "pending": statuses["pending"],
             "blocked": statuses["blocked"],
         },
-        "images": file_counts(r for r in records if r.spec.request.kind != "video"),
-        "videos": file_counts(r for r in records if r.spec.request.kind == "video"),
+        "images": counted["images"],
+        "videos": counted["videos"],
         "in_doubt": {"adopted": replay.adopted, "resubmitted": replay.resubmitted},
-        "decisions": decision_counts(records),
+        "decisions": counted["decisions"],
         "references": {
             f"local:{sha}": {"name": name, "thumb": copy}
             for sha, (name, copy) in replay.ref_names.items()

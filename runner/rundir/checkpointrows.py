@@ -55,7 +55,9 @@ def _int_keys(value: dict[str, Any]) -> dict[int, Any]:
 # Field name -> JSON value back to the field's type (JSON-native fields need none).
 DECODERS: dict[str, Callable[[Any], Any]] = {
     "state": TaskState,
-    "files_": lambda v: {int(i): ImageFile(**f) for i, f in v.items()},
+    "files_": lambda v: {
+        int(i): ImageFile(f["path"], f["sha256"], f["size"]) for i, f in v.items()
+    },
     "image_errors_": _int_keys,
     "uploads": lambda v: {k: tuple(x) for k, x in v.items()},
     "ref_names": lambda v: {k: tuple(x) for k, x in v.items()},
@@ -167,12 +169,12 @@ def decode_record(line: bytes, templates: list[RequestForm], files: list[str]) -
 def decode_detail(line: bytes) -> TaskDetail:
     """Only the detail of a record's line (a parked one's, read back)."""
     row = orjson.loads(line)
-    detail: dict[str, Any] = {}
+    detail = TaskDetail()
     if type(row) is dict:
         for name in _DETAIL_FIELDS.intersection(row):
             decode = DECODERS.get(name)
-            detail[name] = decode(row[name]) if decode else row[name]
-    return TaskDetail(**detail)
+            setattr(detail, name, decode(row[name]) if decode else row[name])
+    return detail
 
 
 def templates_of(header: dict[str, Any]) -> list[RequestForm]:

@@ -24,7 +24,14 @@ from typing import IO
 from runner.records import RequestForm, TaskState
 from runner.rundir.checkpointrows import decode_detail, decode_record
 from runner.rundir.tally import Tally
-from runner.taskrecord import SHELF_BITS, TaskDetail, TaskRecord, park, register_shelf
+from runner.taskrecord import (
+    SHELF_BITS,
+    TaskDetail,
+    TaskRecord,
+    forget_last_read,
+    park,
+    register_shelf,
+)
 
 BLOCK = 1 << 18  # bytes read at once: a report reads parked lines in their order
 
@@ -43,7 +50,6 @@ class Shelf:
         self.files: list[str] = []
         self.tally = Tally(None)  # what the parked records count for status
         self._block_at, self._block = -1, b""
-        self._cached: tuple[int, TaskDetail] = (-1, TaskDetail())
 
     @property
     def usable(self) -> bool:
@@ -73,9 +79,7 @@ class Shelf:
         return block[: block.index(b"\n")]
 
     def read(self, ref: int) -> TaskDetail:
-        if self._cached[0] != ref:
-            self._cached = (ref, decode_detail(self.line(ref)))
-        return self._cached[1]
+        return decode_detail(self.line(ref))  # the record keeps the last one read
 
     def unpark(self, rec: TaskRecord, ref: int) -> TaskDetail:
         # The record as parked (its line), which `rec` may no longer be, in part:
@@ -124,4 +128,4 @@ class Shelf:
             self._fh.close()
         self._fh, self.templates, self.files = fh, templates, files
         self._block_at, self._block = -1, b""
-        self._cached = (-1, TaskDetail())
+        forget_last_read()
