@@ -21,7 +21,7 @@ from pathlib import Path
 
 import anyio
 
-from runner.bench import baselines, million, pages, pool, scale, video
+from runner.bench import baselines, finished, million, pages, pool, scale, video
 from runner.bench.runner_cli import child_env, run_argv, run_measured, simulator_env
 from runner.simulator import RunningSimulator, SimConfig
 
@@ -176,6 +176,9 @@ async def main(args: argparse.Namespace) -> None:
         if args.million:
             print()
             print(await million.report(args.million_tasks, folder, args.million_run_s), flush=True)
+        if args.finished_tasks:
+            print()
+            print(finished.report(args.finished_tasks, folder), flush=True)
         if args.scale:
             print()
             print(await scale.report(args.scale_tasks, folder), flush=True)
@@ -245,6 +248,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="skip the 1,000,000-task figures (plan, a run's RSS, resume, status; minutes)",
     )
     p.add_argument("--million-tasks", type=int, default=1_000_000)
+    p.add_argument(
+        "--finished-tasks",
+        type=int,
+        default=1_000_000,
+        help="memory of a run directory of this many done tasks, opened as a run does (0: skip)",
+    )
     p.add_argument("--million-run-s", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("runner_args", nargs="*", help="extra flags for our runner (after --)")

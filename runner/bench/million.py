@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio
 
-from runner.bench.runner_cli import child_env, run_argv, simulator_env
+from runner.bench.runner_cli import child_env, kib, run_argv, simulator_env
 from runner.simulator import RunningSimulator, SimConfig
 
 
@@ -25,16 +25,6 @@ def write_prompts_manifest(folder: Path, n: int) -> Path:
     manifest = folder / "million.yaml"
     manifest.write_text("name: million\nprompts_file: million.txt\n", encoding="utf-8")
     return manifest
-
-
-def _kib(pid: int, field: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 async def _timed(argv: list[str], env: dict[str, str]) -> float:
@@ -63,8 +53,8 @@ async def report(n: int, folder: Path, run_s: float = 60.0) -> str:
         peak_kib = rss_kib = 0
         started = time.monotonic()
         while time.monotonic() - started < run_s and proc.returncode is None:
-            peak_kib = max(peak_kib, _kib(proc.pid, "VmHWM"))
-            rss_kib = _kib(proc.pid, "VmRSS") or rss_kib
+            peak_kib = max(peak_kib, kib(proc.pid, "VmHWM"))
+            rss_kib = kib(proc.pid, "VmRSS") or rss_kib
             await anyio.sleep(0.5)
         if proc.returncode is None:  # never a pid the child may have given back
             proc.kill()
@@ -87,7 +77,7 @@ async def report(n: int, folder: Path, run_s: float = 60.0) -> str:
         resume_s = first.get("t", float("nan")) - started
         status_s = await _timed([*cli, "status", str(out)], env)
         await anyio.sleep(5)
-        resumed_peak_kib = _kib(proc.pid, "VmHWM")
+        resumed_peak_kib = kib(proc.pid, "VmHWM")
         if proc.returncode is None:  # never a pid the child may have given back
             proc.kill()
         await proc.wait()

@@ -70,6 +70,17 @@ async def run_measured(argv: list[str], env: dict[str, str]) -> Measured:
     return Measured(proc.returncode, wall_s, cpu_s, after.ru_maxrss / 1024)
 
 
+def kib(pid: int, field: str) -> int:
+    """A process's VmRSS, VmHWM ... in KiB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 async def run_for_peak_rss(argv: list[str], base_url: str) -> tuple[int, float, float]:
     """Run `argv` against the simulator at `base_url` under `runner.bench.peak_rss`, which
     reports the peak of that process alone: (exit code, wall seconds, peak RSS in MB)."""

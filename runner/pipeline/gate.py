@@ -21,6 +21,10 @@ class RequestGate:
         self._submitting: Counter[bytes] = Counter()
         self._reconciling: Counter[bytes] = Counter()
 
+    def held(self) -> int:
+        """Requests being submitted or looked up now (none are kept once done)."""
+        return len(self._submitting) + len(self._reconciling)
+
     @asynccontextmanager
     async def submitting(self, fingerprint: bytes) -> AsyncIterator[None]:
         async with self._cond:
@@ -32,7 +36,7 @@ class RequestGate:
         finally:
             with anyio.CancelScope(shield=True):
                 async with self._cond:
-                    self._submitting[fingerprint] -= 1
+                    _release(self._submitting, fingerprint)
                     self._cond.notify_all()
 
     @asynccontextmanager
@@ -49,5 +53,13 @@ class RequestGate:
             with anyio.CancelScope(shield=True):
                 async with self._cond:
                     for fp in wanted:
-                        self._reconciling[fp] -= 1
+                        _release(self._reconciling, fp)
                     self._cond.notify_all()
+
+
+def _release(holders: Counter[bytes], fingerprint: bytes) -> None:
+    """One holder fewer; none left: the request is forgotten (a million-task run
+    sends a million requests, and must not keep one entry for each)."""
+    holders[fingerprint] -= 1
+    if holders[fingerprint] <= 0:
+        del holders[fingerprint]
