@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from html import escape
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,13 @@ def accounts_line(head: dict[str, Any]) -> str:
 
 def gallery_order(
     records: Sequence[TaskRecord], status_of: Callable[[TaskRecord], str]
-) -> list[int]:
-    """Failed first, then pending, then succeeded; the manifest's order within each."""
-    return sorted(range(len(records)), key=lambda i: RANK[status_of(records[i])])
+) -> Iterator[int]:
+    """Failed first, then pending, then succeeded; the manifest's order within each.
+    A pass over the records a status: no list of a million places is made."""
+    for status in RANK:
+        for i, rec in enumerate(records):
+            if status_of(rec) == status:
+                yield i
 
 
 def search_row(item: dict[str, Any]) -> list[Any]:
@@ -102,17 +107,16 @@ def write_gallery(
     item_of: ItemOf,
     status_of: Callable[[TaskRecord], str],
 ) -> None:
-    order = gallery_order(records, status_of)
     version = str(head.get("generated_at", ""))
 
     def items() -> Iterator[dict[str, Any]]:
-        for i in order:
+        for i in gallery_order(records, status_of):
             item = item_of(records[i])
             item["n"] = i
             yield item
 
     chunks = write_chunks(run_dir / "gallery", items())
-    first = [item_of(records[i]) for i in order[:PAGE]]
+    first = [item_of(records[i]) for i in islice(gallery_order(records, status_of), PAGE)]
     facets = {"model": sorted(Counter(r.spec.request.model_code for r in records))}
     meta = {"chunks": chunks, "chunk": CHUNK, "page": PAGE, "total": len(records), "v": version}
     tmp = run_dir / ".index.html.tmp"

@@ -207,7 +207,10 @@ def read_head(path: Path) -> dict[str, Any]:
 
 def write_reports(run_dir: Path, head: dict[str, Any], records: list[TaskRecord]) -> None:
     """summary.json and index.html, written item by item and renamed into place."""
-    refs, by_key = head.get("references"), {rec.key: rec for rec in records}
+    refs = head.get("references")
+    # chained tasks name their parents: find them by key (no copy of a million keys else)
+    chained = any(rec.spec.request.parents for rec in records)
+    by_key = {rec.key: rec for rec in records} if chained else {}
     summary_tmp = run_dir / ".summary.json.tmp"
     with writing(run_dir / "summary.json"), summary_tmp.open("wb") as fh:
         top = orjson.dumps(head, option=orjson.OPT_INDENT_2)

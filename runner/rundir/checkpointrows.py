@@ -27,6 +27,7 @@ from runner.records import (
     TaskState,
     interned,
     shared_file,
+    split_source,
 )
 from runner.taskrecord import TaskDetail, TaskRecord, record_fields
 
@@ -151,18 +152,21 @@ def decode_record(line: bytes, templates: list[RequestForm], files: list[str]) -
     if type(row) is list:
         key, prompt, template, name, file, at = row
         return TaskRecord(_spec(key, prompt, templates[template], name, files[file], at))
-    request = Request(row.pop("p"), form=templates[row.pop("t")])
-    rec = TaskRecord(TaskSpec(row.pop("k"), row.pop("n", ""), request, row.pop("src", "")))
-    detail: dict[str, Any] = {}
-    for name, value in row.items():
-        decode = DECODERS.get(name)
-        value = decode(value) if decode else value
-        if name in _DETAIL_FIELDS:
-            detail[name] = value
+    # a task sent (most of a finished run's): read as fast, its detail field by field
+    file, at = split_source(row.pop("src", ""))
+    form, name = templates[row.pop("t")], row.pop("n", "")
+    rec = TaskRecord(_spec(row.pop("k"), row.pop("p"), form, name, shared_file(file), at))
+    detail = None
+    for field, value in row.items():
+        decode = DECODERS.get(field)
+        if decode is not None:
+            value = decode(value)
+        if field in _DETAIL_FIELDS:
+            if detail is None:
+                detail = rec.detail = TaskDetail()
+            setattr(detail, field, value)
         else:
-            setattr(rec, name, value)
-    if detail:
-        rec.detail = TaskDetail(**detail)
+            setattr(rec, field, value)
     return rec
 
 
