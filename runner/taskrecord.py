@@ -11,92 +11,20 @@ it back; changing it unparks it.
 
 from __future__ import annotations
 
-import functools
-import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import Field, dataclass, fields
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from runner.records import Attempt, ImageFile, TaskSpec, TaskState
+from runner.shelves import read_parked, shelf_of
+from runner.taskdetail import NO_DETAIL as _NO_DETAIL
+from runner.taskdetail import TaskDetail
+
+__all__ = ["TaskDetail", "TaskRecord", "record_fields"]
 
 _NO_FILES: Mapping[int, ImageFile] = MappingProxyType({})
 _NO_ERRORS: Mapping[int, str] = MappingProxyType({})
-
-
-@dataclass(slots=True)
-class TaskDetail:
-    """What a task gathers once it is sent: held apart from its record, so that a
-    million planned (or long finished) tasks carry none of it. An emptied
-    container is None again."""
-
-    intent_at: float | None = None  # unix time of the unanswered submit, when in doubt
-    submitted_at: float | None = None
-    urls_: list[str] | None = None  # the generated files' URLs, until they are on disk
-    files_: dict[int, ImageFile] | None = None  # output index -> file on disk
-    image_errors_: dict[int, str] | None = None  # output index -> why it was lost for good
-    error: str | None = None
-    trace_id: str | None = None
-    finished_at: float | None = None
-    ref_urls: dict[str, str] | None = None  # local:<sha256> -> uploaded URL, once uploaded
-    decision: str | None = None  # review: "keep" or "reject" of this attempt, or None
-    reroll_prompt: str | None = None  # review: the prompt a reroll should send instead
-    earlier_: list[Attempt] | None = None  # attempts before this one
-    sent_refs: list[str] | None = None  # the references of the latest submit, when resolved
-
-
-_NO_DETAIL = TaskDetail()  # what a record without detail reads; never written to
-
-
-class Shelf(Protocol):
-    """Where parked details are (rundir.parking.Shelf)."""
-
-    def read(self, ref: int) -> TaskDetail:
-        """The parked detail (shared with other readers: never change it)."""
-
-    def unpark(self, rec: TaskRecord, ref: int) -> TaskDetail:
-        """The parked detail as a new object of `rec`'s own, to be changed."""
-
-
-SHELF_BITS = 16  # a parked detail is (offset << SHELF_BITS) | the id of its shelf
-_shelves: dict[int, Callable[[], Shelf | None]] = {}  # id -> weak reference to the shelf
-
-
-# The parked detail read last (its ref, the detail): a shelf empties it whenever a
-# ref may come to mean another line (`forget_last_read`).
-class _LastRead:
-    __slots__ = ("detail", "ref")
-
-    def __init__(self) -> None:
-        self.ref, self.detail = -1, _NO_DETAIL
-
-
-_last_read = _LastRead()
-
-
-def forget_last_read() -> None:
-    _last_read.ref, _last_read.detail = -1, _NO_DETAIL
-
-
-def register_shelf(shelf: Shelf) -> int | None:
-    """An id for `shelf` while it lives; None when every id is taken (do not park)."""
-    for shelf_id in range(1 << SHELF_BITS):
-        if shelf_id not in _shelves:
-            _shelves[shelf_id] = weakref.ref(shelf, functools.partial(_forget, shelf_id))
-            return shelf_id
-    return None
-
-
-def _forget(shelf_id: int, _: object) -> None:
-    _shelves.pop(shelf_id, None)
-
-
-def _shelf(ref: int) -> Shelf:
-    found = _shelves.get(ref & ((1 << SHELF_BITS) - 1))
-    shelf = found() if found is not None else None
-    if shelf is None:
-        raise RuntimeError("a parked task detail outlived the replay that parked it")
-    return shelf
 
 
 @dataclass(slots=True, init=False, eq=False)
@@ -159,10 +87,7 @@ class TaskRecord:
         if detail is None:
             return _NO_DETAIL
         if type(detail) is int:
-            last = _last_read
-            if detail != last.ref:  # a report reads one record's fields in a row
-                last.ref, last.detail = detail, _shelf(detail).read(detail)
-            return last.detail
+            return read_parked(detail)
         return detail  # type: ignore[return-value]  # a TaskDetail
 
     def _detail(self) -> TaskDetail:
@@ -171,7 +96,7 @@ class TaskRecord:
         if detail is None:
             detail = self.detail = TaskDetail()
         elif type(detail) is int:
-            detail = _shelf(detail).unpark(self, detail)
+            detail = shelf_of(detail).unpark(self, detail)
             object.__setattr__(self, "detail", detail)
             object.__setattr__(self, "__class__", TaskRecord)
         return detail  # type: ignore[return-value]  # a TaskDetail
@@ -342,25 +267,6 @@ class TaskRecord:
     def images_expected(self) -> int:
         """Files expected on disk: images, or one video."""
         return self.spec.request.outputs
-
-
-class ParkedRecord(TaskRecord):
-    """A record whose detail is parked: it is its checkpoint line, own fields and
-    all, so it is unparked (back to a TaskRecord) before any of them changes.
-    Only parked records pay for this check (`park` switches the class)."""
-
-    __slots__ = ()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name != "detail":
-            self._detail()  # unparks: `self` is a TaskRecord again
-        object.__setattr__(self, name, value)
-
-
-def park(rec: TaskRecord, ref: int) -> None:
-    """Park `rec`'s detail: it is at `ref` (rundir.parking) from now on."""
-    object.__setattr__(rec, "detail", ref)
-    object.__setattr__(rec, "__class__", ParkedRecord)
 
 
 def record_fields() -> list[Field[Any]]:

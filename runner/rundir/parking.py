@@ -19,19 +19,34 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterable
-from typing import IO
+from typing import IO, Any
 
 from runner.records import RequestForm, TaskState
 from runner.rundir.checkpointrows import decode_detail, decode_record
 from runner.rundir.tally import Tally
-from runner.taskrecord import (
-    SHELF_BITS,
-    TaskDetail,
-    TaskRecord,
-    forget_last_read,
-    park,
-    register_shelf,
-)
+from runner.shelves import SHELF_BITS, forget_last_read, register_shelf
+from runner.taskdetail import TaskDetail
+from runner.taskrecord import TaskRecord
+
+
+class ParkedRecord(TaskRecord):
+    """A record whose detail is parked: it is its checkpoint line, own fields and
+    all, so it is unparked (back to a TaskRecord) before any of them changes.
+    Only parked records pay for this check (`park` switches the class)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "detail":
+            self._detail()  # unparks: `self` is a TaskRecord again
+        object.__setattr__(self, name, value)
+
+
+def park(rec: TaskRecord, ref: int) -> None:
+    """Park `rec`'s detail: it is at `ref` (rundir.parking) from now on."""
+    object.__setattr__(rec, "detail", ref)
+    object.__setattr__(rec, "__class__", ParkedRecord)
+
 
 BLOCK = 1 << 18  # bytes read at once: a report reads parked lines in their order
 
@@ -108,7 +123,8 @@ class Shelf:
         assert self.id is not None
         if not rec.parked:
             self.tally.add(rec, 0)
-        park(rec, (offset << SHELF_BITS) | self.id)
+        object.__setattr__(rec, "detail", (offset << SHELF_BITS) | self.id)
+        object.__setattr__(rec, "__class__", ParkedRecord)
 
     def close(self) -> None:
         """Let go of the file: a parked detail cannot be read after this."""
