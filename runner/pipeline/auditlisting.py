@@ -12,6 +12,7 @@ or twice, never missed, just as by one reading at the end.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
@@ -28,28 +29,42 @@ NOT_CHARGED = frozenset({"Error", "Fail"})
 LATE_MARGIN_S = 5.0
 
 
+class PromptFilter:
+    """Could this prompt be one of ours? A bit array of our prompts' hashes (two bits
+    each): a few megabytes at a million tasks, where an index of the tasks by prompt
+    took about 45 MB. "No" is certain; "yes" is checked against the records."""
+
+    def __init__(self, prompts: Iterable[str], count: int):
+        self.mask = max(1 << 16, 1 << (count * 64).bit_length()) - 1  # bits, a power of 2
+        self.bits = bytearray((self.mask + 1) // 8)
+        for prompt in prompts:
+            for bit in self._bits(prompt):
+                self.bits[bit >> 3] |= 1 << (bit & 7)
+
+    def _bits(self, prompt: str) -> tuple[int, int]:
+        h = hash(prompt)
+        return h & self.mask, (h >> 32) & self.mask
+
+    def __contains__(self, prompt: str) -> bool:
+        return all(self.bits[bit >> 3] & (1 << (bit & 7)) for bit in self._bits(prompt))
+
+
 class Matcher:
-    """Matches the listing page by page: of the account's tasks only the duplicates found
-    are kept (record, uid, status), so the audit's memory does not grow with the account."""
+    """Matches the listing against our requests: of the account's tasks only those that
+    may repeat one of ours are kept (uid, item), matched against the records once the
+    listing is read, so the audit's memory does not grow with the account, nor with
+    the run (no index of a million tasks)."""
 
     def __init__(self, ctx: RunContext, since: float):
         self.ctx, self.since, self.listed = ctx, since, 0
         # The run's own tasks are looked up in ctx.taken itself (live, never copied).
         self.known = ctx.reconciler.others_taken() | set(ctx.ledger.state.duplicates)
-        # prompt -> our records that have their task: one record, or several sharing a prompt
-        self.owners: dict[str, TaskRecord | list[TaskRecord]] = {}
-        for rec in ctx.records.values():
-            if rec.unique_id:
-                prompt = rec.spec.request.prompt
-                held = self.owners.setdefault(prompt, rec)
-                if isinstance(held, list):
-                    held.append(rec)
-                elif held is not rec:
-                    self.owners[prompt] = [held, rec]
-        self.found: list[tuple[TaskRecord, str, str]] = []
+        records = ctx.records.values()
+        self.ours = PromptFilter((rec.spec.request.prompt for rec in records), len(records))
+        self.candidates: list[tuple[str, dict[str, Any]]] = []  # listed order
 
     def feed(self, items: list[dict[str, Any]]) -> None:
-        """Unknown listed tasks that repeat the request of one of ours that has its task."""
+        """Keep unknown listed tasks that may repeat the request of one of ours."""
         self.listed += len(items)
         taken = self.ctx.taken
         for item in items:
@@ -63,17 +78,32 @@ class Matcher:
                 or item.get("progress_desc") in NOT_CHARGED
             ):
                 continue
-            held = self.owners.get(tasklist.listed_prompt(item) or "")
-            for rec in held if isinstance(held, list) else (held,) if held else ():
+            if (tasklist.listed_prompt(item) or "") in self.ours:
+                self.candidates.append((uid, item))
+                self.known.add(uid)  # read twice (an early reading, then the end's): kept once
+
+    def matches(self) -> list[tuple[TaskRecord, str, str]]:
+        """Each kept task with the first of our records (that has its task) whose request
+        it repeats, in the records' order: (record, uid, status)."""
+        wanted = {tasklist.listed_prompt(item) or "" for _, item in self.candidates}
+        owners: dict[str, list[TaskRecord]] = {}
+        for rec in self.ctx.records.values():
+            if rec.unique_id and rec.spec.request.prompt in wanted:
+                owners.setdefault(rec.spec.request.prompt, []).append(rec)
+        found = []
+        for uid, item in self.candidates:
+            if uid in self.ctx.taken:  # adopted since it was listed: ours
+                continue
+            for rec in owners.get(tasklist.listed_prompt(item) or "", ()):
                 if reconcile.same_request(item, rec.spec.request, self.ctx.reconciler.refs_of(rec)):
-                    self.found.append((rec, uid, str(item.get("progress_desc") or "")))
-                    self.known.add(uid)
+                    found.append((rec, uid, str(item.get("progress_desc") or "")))
                     break
+        return found
 
     def unclaimed(self) -> list[tuple[TaskRecord, str, str]]:
         """The matches, less those another live run has recorded since the listing began."""
         others = self.ctx.reconciler.others_taken()
-        return [found for found in self.found if found[1] not in others]
+        return [found for found in self.matches() if found[1] not in others]
 
 
 class Listing:
