@@ -82,7 +82,7 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
         ]
         fingerprints = {r.spec.request.fingerprint() for r in pending.values()}
         async with ctx.reconciler.quiet_claim(fingerprints) as claim:
-            taken = ctx.taken | claim.taken | set(ctx.ledger.state.duplicates)
+            taken = ctx.taken | claim.taken | ctx.ledger.state.duplicates.keys()
             mine = assign(wanted, items, taken, ctx.options.clock_skew_s)
             claim.new.update(mine.values())
         for key, uid in mine.items():

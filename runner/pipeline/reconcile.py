@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Container, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -35,6 +35,7 @@ from runner.api import retry
 from runner.api.client import ApiClient
 from runner.errors import StillInDoubt, TransientApiError
 from runner.pipeline.gate import RequestGate
+from runner.pipeline.owneduids import OwnedUids
 from runner.pipeline.tasklist import kinds_of, prompt_filter, scan
 from runner.records import Request
 from runner.rundir.registry import Claim, no_claims
@@ -77,7 +78,7 @@ def same_request(item: dict[str, Any], request: Request, refs: list[str] | None 
 def assign(
     pending: Iterable[tuple[str, float, Request, list[str] | None]],
     items: list[dict[str, Any]],
-    taken: set[str],
+    taken: Container[str],
     skew_s: float,
 ) -> dict[str, str]:
     """key -> unique_id for each pending (key, intent time, request, refs sent) that matches."""
@@ -106,7 +107,7 @@ class Reconciler:
         self,
         client: ApiClient,
         gate: RequestGate,
-        taken: set[str],
+        taken: OwnedUids,
         *,
         refs_of: Callable[[TaskRecord], list[str] | None] = lambda _: None,
         others_taken: Callable[[], set[str]] = set,
