@@ -16,7 +16,6 @@ from runner.api.limiter import AccountLimiter
 from runner.manifest.localrefs import LocalFile
 from runner.pipeline.chain import Chain
 from runner.pipeline.gate import RequestGate
-from runner.pipeline.owneduids import OwnedUids
 from runner.pipeline.pool import Pool
 from runner.pipeline.reconcile import Reconciler
 from runner.rundir.inflight import InFlight
@@ -54,7 +53,7 @@ class RunContext:
     options: RunOptions
     reconciler: Reconciler
     gate: RequestGate
-    taken: OwnedUids
+    taken: set[str]
     stats: Stats = field(default_factory=Stats)
     stop_reason: str | None = None
     resumed_after: float | None = None  # a resume: the time of the ledger's last event before it

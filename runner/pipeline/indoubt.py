@@ -22,7 +22,7 @@ from typing import Any
 from runner.errors import AuthError, StillInDoubt
 from runner.pipeline.context import RunContext
 from runner.pipeline.pool import Account, Pool
-from runner.pipeline.reconcile import assign, same_request
+from runner.pipeline.reconcile import Either, assign, same_request
 from runner.pipeline.tasklist import kinds_of, listed_prompt, slim
 from runner.records import TaskState
 from runner.taskrecord import TaskRecord
@@ -82,7 +82,7 @@ async def adopt_unrecorded(ctx: RunContext) -> None:
         ]
         fingerprints = {r.spec.request.fingerprint() for r in pending.values()}
         async with ctx.reconciler.quiet_claim(fingerprints) as claim:
-            taken = ctx.taken | claim.taken | ctx.ledger.state.duplicates.keys()
+            taken = Either(ctx.taken, claim.taken, ctx.ledger.state.duplicates)
             mine = assign(wanted, items, taken, ctx.options.clock_skew_s)
             claim.new.update(mine.values())
         for key, uid in mine.items():

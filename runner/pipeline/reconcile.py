@@ -35,7 +35,6 @@ from runner.api import retry
 from runner.api.client import ApiClient
 from runner.errors import StillInDoubt, TransientApiError
 from runner.pipeline.gate import RequestGate
-from runner.pipeline.owneduids import OwnedUids
 from runner.pipeline.tasklist import kinds_of, prompt_filter, scan
 from runner.records import Request
 from runner.rundir.registry import Claim, no_claims
@@ -75,6 +74,17 @@ def same_request(item: dict[str, Any], request: Request, refs: list[str] | None 
     )
 
 
+class Either:
+    """Is a uid in any of these (ours, another live run's, the duplicates found)? A view:
+    a million ids of ours are not copied for each lookup."""
+
+    def __init__(self, *parts: Container[str]):
+        self.parts = parts
+
+    def __contains__(self, uid: object) -> bool:
+        return any(uid in part for part in self.parts)
+
+
 def assign(
     pending: Iterable[tuple[str, float, Request, list[str] | None]],
     items: list[dict[str, Any]],
@@ -107,7 +117,7 @@ class Reconciler:
         self,
         client: ApiClient,
         gate: RequestGate,
-        taken: OwnedUids,
+        taken: set[str],
         *,
         refs_of: Callable[[TaskRecord], list[str] | None] = lambda _: None,
         others_taken: Callable[[], set[str]] = set,
@@ -187,7 +197,7 @@ class Reconciler:
                         for r in pending
                     ]
                     async with self.quiet_claim(fingerprints) as claim:
-                        new = assign(wanted, items, self.taken | claim.taken, self.skew_s)
+                        new = assign(wanted, items, Either(self.taken, claim.taken), self.skew_s)
                         claim.new.update(new.values())
                         self.taken.update(new.values())
             except TransientApiError as exc:

@@ -25,7 +25,6 @@ from runner.pipeline.chain import Chain
 from runner.pipeline.context import RunContext
 from runner.pipeline.gate import RequestGate
 from runner.pipeline.indoubt import resume_in_doubt
-from runner.pipeline.owneduids import OwnedUids
 from runner.pipeline.pool import Account, Pool
 from runner.pipeline.reconcile import Reconciler
 from runner.pipeline.signals import on_signals
@@ -151,7 +150,7 @@ def _context(
     run: OpenRun, client: ApiClient, limiter: AccountLimiter, session: aiohttp.ClientSession
 ) -> RunContext:
     opts = run.options
-    gate, taken, stopping = RequestGate(), OwnedUids(run.replay.uids()), anyio.Event()
+    gate, taken, stopping = RequestGate(), run.replay.known_uids(), anyio.Event()
     uploads = dict(run.replay.uploads)
     reconciler = Reconciler(
         client,

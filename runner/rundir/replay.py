@@ -31,7 +31,7 @@ Events (`e`), in the order a task meets them:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -75,15 +75,15 @@ class Replay:
 
     def known_uids(self) -> set[str]:
         """Every server task the ledger owns, earlier attempts' too (never adopt those again)."""
-        return set(self.uids())
-
-    def uids(self) -> Iterator[str]:
-        """known_uids, one at a time (a run keeps them compact: pipeline.owneduids)."""
-        for r in self.records.values():
-            if r.unique_id:
-                yield r.unique_id
-            if not r.parked:  # a parked task has no earlier attempt (rundir.parking)
-                yield from (a.unique_id for a in r.earlier if a.unique_id)
+        uids = {r.unique_id for r in self.records.values() if r.unique_id}
+        uids.update(
+            a.unique_id
+            for r in self.records.values()
+            if not r.parked  # a parked task has no earlier attempt (rundir.parking)
+            for a in r.earlier
+            if a.unique_id
+        )
+        return uids
 
 
 def _planned(r: Replay, ev: dict[str, Any]) -> None:
