@@ -100,3 +100,24 @@ async def test_a_resumed_run_reports_its_parked_tasks_as_a_full_replay_does(
     assert summary["items"] == [item_of(r, refs, whole.records) for r in whole.records.values()]
     assert summary["tasks"]["succeeded"] == 9 and summary["images"]["downloaded"] == 9
     assert len(harness.sim.state.submissions) == 9
+
+
+def test_a_checkpoint_that_fails_half_way_leaves_nothing_counted_as_parked(
+    tmp_path: Path,
+) -> None:
+    """A checkpoint whose header claims more tasks than it holds is replayed instead;
+    the tasks its load had parked must not stay counted in the next checkpoint."""
+    path = tmp_path / "ledger.jsonl"
+    _ledger(path, [e for n in range(5) for e in _done(f"k{n}", f"uid-{n}")])
+    saved = tmp_path / checkpoint.CHECKPOINT_NAME
+    head, rest = saved.read_bytes().split(b"\n", 1)
+    saved.write_bytes(orjson.dumps({**orjson.loads(head), "tasks": 6}) + b"\n" + rest)
+
+    ledger = Ledger(path)
+    state = ledger.open()  # parks five, finds the count wrong, replays the whole ledger
+    ledger.checkpoint()
+    ledger.close()
+    header = checkpoint.usable(path)
+    assert header is not None
+    assert header["status"]["states"] == {"done": 5} and header["status"]["tasks"] == 5
+    assert len(state.records) == 5

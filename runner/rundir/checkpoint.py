@@ -218,40 +218,37 @@ def find_records(
 
 def load(ledger_path: Path, header: dict[str, Any], shelf: Shelf | None = None) -> Replay:
     """The Replay the checkpoint holds (without the tail after its offset); with a
-    usable shelf, its done tasks' details stay parked in the file."""
+    usable shelf, its done tasks' details stay parked in the file. If anything is
+    wrong, the shelf is left holding nothing (the caller replays the whole ledger)."""
     replay = load_head(header)
     records = replay.records
     templates, files = templates_of(header), files_of(header)
-    fh: IO[bytes] | None = (ledger_path.parent / CHECKPOINT_NAME).open("rb")
-    assert fh is not None
+    parking = shelf if shelf is not None and shelf.usable else None
+    fh, held = (ledger_path.parent / CHECKPOINT_NAME).open("rb"), False
     try:
         if orjson.loads(fh.readline()) != header:
             raise ValueError("the checkpoint was replaced meanwhile")
-        if shelf is None or not shelf.usable:
-            for line in fh:
-                rec = decode_record(line, templates, files)
-                records[rec.spec.key] = rec
-        else:
-            shelf.tally = Tally(rates_since(replay.runs, replay.first_t))
-            shelf.hold(fh, templates, files)
-            source, at = fh, fh.tell()
-            fh = None  # the shelf holds it now
-            for line in source:
-                rec = decode_record(line, templates, files)
-                records[rec.spec.key] = rec
-                if parkable(rec):  # one at a time: no million details held at once
-                    shelf.park(rec, at)
-                at += len(line)
-            replay.shelf = shelf
+        if parking is not None:
+            parking.tally = Tally(rates_since(replay.runs, replay.first_t))
+            parking.hold(fh, templates, files)  # the shelf holds the file from here on
+            held = True
+        at = fh.tell()
+        for line in fh:
+            rec = decode_record(line, templates, files)
+            records[rec.spec.key] = rec
+            if parking is not None and parkable(rec):  # one at a time: no million details
+                parking.park(rec, at)
+            at += len(line)
+        if len(records) != header.get("tasks"):
+            raise ValueError(f"checkpoint holds {len(records)} of {header.get('tasks')} tasks")
     except BaseException:
-        if shelf is not None and replay.shelf is None:
-            shelf.clear()  # the caller replays the whole ledger instead
+        if parking is not None:
+            parking.clear()  # closes the file if it held it
         raise
     finally:
-        if fh is not None:
+        if not held:
             fh.close()
-    if len(records) != header.get("tasks"):
-        raise ValueError(f"checkpoint holds {len(records)} of {header.get('tasks')} tasks")
+    replay.shelf = parking
     return replay
 
 

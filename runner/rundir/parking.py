@@ -32,7 +32,7 @@ from runner.taskrecord import TaskRecord
 class ParkedRecord(TaskRecord):
     """A record whose detail is parked: it is its checkpoint line, own fields and
     all, so it is unparked (back to a TaskRecord) before any of them changes.
-    Only parked records pay for this check (`park` switches the class)."""
+    Only parked records pay for this check (`Shelf.park` switches the class)."""
 
     __slots__ = ()
 
@@ -40,12 +40,6 @@ class ParkedRecord(TaskRecord):
         if name != "detail":
             self._detail()  # unparks: `self` is a TaskRecord again
         object.__setattr__(self, name, value)
-
-
-def park(rec: TaskRecord, ref: int) -> None:
-    """Park `rec`'s detail: it is at `ref` (rundir.parking) from now on."""
-    object.__setattr__(rec, "detail", ref)
-    object.__setattr__(rec, "__class__", ParkedRecord)
 
 
 BLOCK = 1 << 18  # bytes read at once: a report reads parked lines in their order
@@ -120,10 +114,9 @@ class Shelf:
 
     def park(self, rec: TaskRecord, offset: int) -> None:
         """`rec`'s line starts at `offset` in the file held (or about to be)."""
-        assert self.id is not None
         if not rec.parked:
             self.tally.add(rec, 0)
-        object.__setattr__(rec, "detail", (offset << SHELF_BITS) | self.id)
+        object.__setattr__(rec, "detail", self.ref(offset))
         object.__setattr__(rec, "__class__", ParkedRecord)
 
     def close(self) -> None:
