@@ -61,7 +61,7 @@ class Matcher:
         self.known = ctx.reconciler.others_taken() | set(ctx.ledger.state.duplicates)
         records = ctx.records.values()
         self.ours = PromptFilter((rec.spec.request.prompt for rec in records), len(records))
-        self.candidates: list[tuple[str, dict[str, Any]]] = []  # listed order
+        self.candidates: list[tuple[str, str, dict[str, Any]]] = []  # uid, prompt, slim item
 
     def feed(self, items: list[dict[str, Any]]) -> None:
         """Keep unknown listed tasks that may repeat the request of one of ours."""
@@ -78,23 +78,24 @@ class Matcher:
                 or item.get("progress_desc") in NOT_CHARGED
             ):
                 continue
-            if (tasklist.listed_prompt(item) or "") in self.ours:
-                self.candidates.append((uid, item))
+            prompt = tasklist.listed_prompt(item) or ""
+            if prompt in self.ours:
+                self.candidates.append((uid, prompt, tasklist.slim(item)))
                 self.known.add(uid)  # read twice (an early reading, then the end's): kept once
 
     def matches(self) -> list[tuple[TaskRecord, str, str]]:
         """Each kept task with the first of our records (that has its task) whose request
         it repeats, in the records' order: (record, uid, status)."""
-        wanted = {tasklist.listed_prompt(item) or "" for _, item in self.candidates}
+        wanted = {prompt for _, prompt, _ in self.candidates}
         owners: dict[str, list[TaskRecord]] = {}
         for rec in self.ctx.records.values():
             if rec.unique_id and rec.spec.request.prompt in wanted:
                 owners.setdefault(rec.spec.request.prompt, []).append(rec)
         found = []
-        for uid, item in self.candidates:
+        for uid, prompt, item in self.candidates:
             if uid in self.ctx.taken:  # adopted since it was listed: ours
                 continue
-            for rec in owners.get(tasklist.listed_prompt(item) or "", ()):
+            for rec in owners.get(prompt, ()):
                 if reconcile.same_request(item, rec.spec.request, self.ctx.reconciler.refs_of(rec)):
                     found.append((rec, uid, str(item.get("progress_desc") or "")))
                     break
