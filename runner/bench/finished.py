@@ -10,6 +10,7 @@ runner.bench.finished open DIR MODE`), which prints its figures as JSON.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from runner.bench.runner_cli import kib
 from runner.records import Request
 
 N_FILE = "tasks"
@@ -76,13 +78,6 @@ def _child(*args: Any) -> dict[str, Any]:
     return orjson.loads(out) if out.strip() else {}
 
 
-def _kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
 def _checkpoint(run_dir: Path) -> None:
     from runner.rundir import checkpoint
     from runner.rundir.ledger import read
@@ -100,7 +95,7 @@ def _open(run_dir: Path, mode: str) -> dict[str, Any]:
     started = time.monotonic()
     ledger = Ledger(run_dir / "ledger.jsonl")
     replay = ledger.open() if mode == "parked" else read(run_dir / "ledger.jsonl")
-    open_s, open_mb = time.monotonic() - started, _kib("VmRSS") / 1024
+    open_s, open_mb = time.monotonic() - started, kib(os.getpid(), "VmRSS") / 1024
     started = time.monotonic()
     records = list(replay.records.values())
     write_reports(run_dir, build_summary("bench", records, replay), records)
@@ -115,7 +110,7 @@ def _open(run_dir: Path, mode: str) -> dict[str, Any]:
         "open_mb": open_mb,
         "report_s": report_s,
         "checkpoint_s": checkpoint_s,
-        "peak_mb": _kib("VmHWM") / 1024,
+        "peak_mb": kib(os.getpid(), "VmHWM") / 1024,
         "details_held": sum(1 for r in records if r.live_detail() is not None),
     }
 
